@@ -1,0 +1,15 @@
+"""tess-backml: isolate and remove the scattered light in TESS Full Frame Images."""
+
+import logging
+from importlib.metadata import PackageNotFoundError, version
+
+try:
+    __version__ = version("tess-backml")
+except PackageNotFoundError:  # running from a source tree that was not installed
+    __version__ = "unknown"
+
+log = logging.getLogger("tess_backml")
+
+from .errors import EphemerisRangeError, FileFormatError, TessBackmlError  # noqa: E402
+
+__all__ = ["__version__", "log", "TessBackmlError", "FileFormatError", "EphemerisRangeError"]

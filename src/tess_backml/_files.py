@@ -1,0 +1,51 @@
+"""Small file-system helpers shared by the modules: cache directory, atomic writes."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+from pathlib import Path
+
+from .errors import TessBackmlError
+
+
+def cache_dir(*parts: str) -> Path:
+    """A directory in the user cache (``TESS_BACKML_CACHE`` overrides it), created on demand."""
+    root = os.environ.get("TESS_BACKML_CACHE")
+    if not root:
+        import platformdirs
+
+        root = platformdirs.user_cache_dir("tess-backml")
+    path = Path(root, *parts)
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+@contextlib.contextmanager
+def atomic_output(path, mode: str = "wb"):
+    """Open a temporary file beside ``path`` and rename it to ``path`` only on success.
+
+    A crash or an exception leaves no partial file at ``path`` (and removes the
+    temporary one). Yields the temporary file's path when ``mode`` is None (for
+    writers that want a file name), else an open file object.
+    """
+    path = Path(path)
+    directory = path.parent if str(path.parent) else Path(".")
+    if not directory.is_dir():
+        raise TessBackmlError(f"cannot write {path}: directory {directory} does not exist")
+    if not os.access(directory, os.W_OK):
+        raise TessBackmlError(f"cannot write {path}: directory {directory} is not writable")
+    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=directory)
+    os.close(handle)
+    try:
+        if mode is None:
+            yield temporary
+        else:
+            with open(temporary, mode) as stream:
+                yield stream
+        os.replace(temporary, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.remove(temporary)
+        raise

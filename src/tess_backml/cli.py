@@ -1,0 +1,150 @@
+"""The ``tess-backml`` command.
+
+Every subcommand is a function ``run_<name>(args)`` registered in
+:func:`build_parser`. Errors caused by the input (:class:`TessBackmlError`,
+unreadable files) print one line and exit with status 2; argparse does the same
+for malformed arguments.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+
+from . import __version__
+from .errors import TessBackmlError
+
+log = logging.getLogger("tess_backml")
+
+
+def _int_range(text: str) -> list[int]:
+    """Parse ``"4"``, ``"1-4"`` or ``"1,3,5-6"`` into a sorted list of ints."""
+    values = set()
+    for part in text.split(","):
+        part = part.strip()
+        try:
+            if "-" in part[1:]:
+                low, high = part.split("-", 1)
+                values.update(range(int(low), int(high) + 1))
+            else:
+                values.add(int(part))
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a number or a range like 1-4, got {text!r}") from None
+    return sorted(values)
+
+
+def read_times_file(path) -> list[float]:
+    """Read one time per line (BTJD or JD); blank lines and ``#`` comments are skipped."""
+    times = []
+    try:
+        with open(path, encoding="utf-8") as handle:
+            for number, line in enumerate(handle, start=1):
+                text = line.split("#", 1)[0].strip()
+                if not text:
+                    continue
+                try:
+                    times.append(float(text))
+                except ValueError:
+                    raise TessBackmlError(f"{path}, line {number}: {text!r} is not a time") from None
+    except OSError as exc:
+        raise TessBackmlError(f"cannot read times file {path}: {exc.strerror}") from None
+    if not times:
+        raise TessBackmlError(f"{path} contains no times")
+    return times
+
+
+# --------------------------------------------------------------------------- commands
+def run_vectors(args) -> int:
+    from ._files import atomic_output
+    from .geometry import camera_vectors
+
+    times = read_times_file(args.times) if args.times else None
+    table = camera_vectors(args.sector, args.camera, times=times, ephemeris=args.ephemeris)
+    with atomic_output(args.out, None) as temporary:
+        table.write(temporary, format="ascii.csv", overwrite=True)
+    log.info("wrote %d frames to %s", len(table), args.out)
+    if args.plot:
+        from .plotting import plot_vectors
+
+        plot_vectors(table, path=args.plot)
+        log.info("wrote %s", args.plot)
+    first, last = table["BTJD"][0], table["BTJD"][-1]
+    print(
+        f"{args.out}: {len(table)} frames, BTJD {first:.3f}-{last:.3f}; Earth "
+        f"{table['Earth_Distance'].min():.1f}-{table['Earth_Distance'].max():.1f} Earth radii, "
+        f"{table['Earth_Camera_Angle'].min():.1f}-{table['Earth_Camera_Angle'].max():.1f} deg "
+        f"from camera {args.camera}'s boresight"
+    )
+    return 0
+
+
+# --------------------------------------------------------------------------- parser
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="tess-backml",
+        description="Isolate the scattered light in TESS FFIs and remove it from light curves.",
+    )
+    parser.add_argument("--version", action="version", version=f"tess-backml {__version__}")
+    parser.add_argument("-v", "--verbose", action="count", default=0, help="more log output (-vv for debug)")
+    parser.add_argument("-q", "--quiet", action="store_true", help="only errors; no progress bars")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    vectors = commands.add_parser(
+        "vectors",
+        help="per-frame Earth/Moon angles, azimuths and distances of a camera",
+        description=(
+            "Write the per-frame Earth and Moon geometry of a camera (HEASARC TESS Vectors "
+            "columns plus angular sizes) at the sector's FFI times or at given times."
+        ),
+    )
+    vectors.add_argument("--sector", type=int, required=True)
+    vectors.add_argument("--camera", type=int, required=True, choices=range(1, 5), metavar="{1-4}")
+    vectors.add_argument(
+        "--ephemeris",
+        help=(
+            "JPL Horizons vector table of TESS (CSV file), or 'test'/'mission' to force a set of "
+            "SPICE kernels; default: SPICE via lkspacecraft, offline test kernels when they cover "
+            "the times (Sector 4)"
+        ),
+    )
+    vectors.add_argument("--times", help="file with one time per line (BTJD or JD)")
+    vectors.add_argument("--out", required=True, help="output CSV file")
+    vectors.add_argument("--plot", help="also save a figure of the geometry against time (PNG, PDF)")
+    vectors.set_defaults(handler=run_vectors)
+    return parser
+
+
+def _configure_logging(verbose: int, quiet: bool):
+    level = logging.ERROR if quiet else (logging.WARNING, logging.INFO, logging.DEBUG)[min(verbose, 2)]
+    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
+    logging.getLogger("tess_backml").setLevel(level)
+
+
+def main(argv=None) -> int:
+    """Entry point of the ``tess-backml`` command; returns the exit status."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help()
+        return 2
+    _configure_logging(args.verbose, args.quiet)
+    if args.quiet:
+        import os
+
+        os.environ["TQDM_DISABLE"] = "1"
+    try:
+        return args.handler(args)
+    except TessBackmlError as exc:
+        print(f"tess-backml {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+    except OSError as exc:
+        print(f"tess-backml {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("tess-backml: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

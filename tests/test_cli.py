@@ -1,0 +1,90 @@
+"""The command line: output files, and one clear line with exit status 2 for bad input."""
+
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from astropy.table import Table
+
+from tess_backml import __version__
+from tess_backml.cli import main
+
+
+def run(capsys, *argv):
+    status = main(list(argv))
+    out, err = capsys.readouterr()
+    return status, out, err
+
+
+def test_vectors_writes_the_table_and_plot(tmp_path, capsys):
+    out, plot = tmp_path / "v.csv", tmp_path / "v.png"
+    status, stdout, err = run(capsys, "vectors", "--sector", "4", "--camera", "1", "--out", str(out), "--plot", str(plot))
+    assert status == 0, err
+    table = Table.read(out, format="ascii.csv")
+    assert len(table) > 1300  # 28 days at 30-minute cadence
+    assert "Moon_Camera_Azimuth" in table.colnames and "Earth_Angular_Size" in table.colnames
+    assert plot.stat().st_size > 10_000
+    assert str(out) in stdout
+    assert not list(tmp_path.glob(".*part"))
+
+
+def test_vectors_at_times_from_a_file(tmp_path, capsys):
+    times = tmp_path / "times.txt"
+    times.write_text("# BTJD\n1415.25\n\n2458425.75  # a JD\n")
+    out = tmp_path / "v.csv"
+    status, _, err = run(capsys, "vectors", "--sector", "4", "--camera", "2", "--times", str(times), "--out", str(out))
+    # JD and BTJD mixed in one file are refused; BTJD alone works.
+    assert status == 2 and "mix" in err
+    times.write_text("1415.25\n1425.75\n")
+    status, _, err = run(capsys, "vectors", "--sector", "4", "--camera", "2", "--times", str(times), "--out", str(out))
+    assert status == 0, err
+    assert np.allclose(Table.read(out, format="ascii.csv")["BTJD"], [1415.25, 1425.75])
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["vectors", "--sector", "0", "--camera", "1"], "sector 0"),
+        (["vectors", "--sector", "4", "--camera", "1", "--times", "TIMES_OUTSIDE"], "outside the span"),
+        (["vectors", "--sector", "4", "--camera", "1", "--ephemeris", "BAD_HORIZONS"], "Horizons"),
+        (["vectors", "--sector", "4", "--camera", "1", "--times", "NOT_TIMES"], "is not a time"),
+        (["vectors", "--sector", "4", "--camera", "1", "--times", "MISSING"], "cannot read times"),
+    ],
+)
+def test_bad_input_gives_one_line_and_status_2(tmp_path, capsys, argv, message):
+    files = {
+        "TIMES_OUTSIDE": "1330.5\n",  # Sector 1: not in the offline SPICE kernels
+        "BAD_HORIZONS": "this is not a Horizons table\n",
+        "NOT_TIMES": "1415.0\nyesterday\n",
+    }
+    argv = list(argv)
+    for i, word in enumerate(argv):
+        if word in files or word == "MISSING":
+            path = tmp_path / word.lower()
+            if word in files:
+                path.write_text(files[word])
+            argv[i] = str(path)
+    if "--ephemeris" not in argv and "TIMES_OUTSIDE" in " ".join(argv).upper():
+        argv += ["--ephemeris", "test"]
+    status, _, err = run(capsys, *argv, "--out", str(tmp_path / "v.csv"))
+    assert status == 2
+    assert message in err
+    assert len(err.strip().splitlines()) == 1
+    assert "Traceback" not in err
+    assert not (tmp_path / "v.csv").exists()
+
+
+def test_argparse_errors_exit_2(capsys):
+    with pytest.raises(SystemExit) as exc:
+        main(["vectors", "--sector", "4", "--camera", "5", "--out", "x.csv"])
+    assert exc.value.code == 2
+
+
+def test_installed_console_script_reports_version():
+    script = Path(sys.executable).parent / "tess-backml"
+    command = [str(script)] if script.exists() else [sys.executable, "-m", "tess_backml.cli"]
+    result = subprocess.run([*command, "--version"], capture_output=True, text=True, check=False)
+    assert result.returncode == 0
+    assert __version__ in result.stdout
