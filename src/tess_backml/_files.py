@@ -44,6 +44,10 @@ def atomic_output(path, mode: str = "wb"):
         else:
             with open(temporary, mode) as stream:
                 yield stream
+        # mkstemp makes files private (0600); give the output the usual umask permissions.
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(temporary, 0o666 & ~umask)
         os.replace(temporary, path)
     except BaseException:
         with contextlib.suppress(OSError):
