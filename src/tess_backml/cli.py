@@ -54,6 +54,30 @@ def read_times_file(path) -> list[float]:
     return times
 
 
+def parse_frames(text: str) -> slice:
+    """Parse ``START:STOP[:STEP]`` (Python slice syntax, parts optional) into a slice."""
+    parts = text.split(":")
+    if len(parts) not in (2, 3):
+        raise argparse.ArgumentTypeError(f"frames must look like START:STOP or START:STOP:STEP, got {text!r}")
+    try:
+        values = [int(p) if p.strip() else None for p in parts]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"frames must be integers, got {text!r}") from None
+    if len(values) == 3 and values[2] is not None and values[2] <= 0:
+        raise argparse.ArgumentTypeError("the frame step must be positive")
+    return slice(*values)
+
+
+def frame_indices(frames: slice, nframes: int):
+    """Indices of a frame slice, refusing ranges that fall outside 0..nframes-1."""
+    import numpy as np
+
+    start, stop = frames.start or 0, nframes if frames.stop is None else frames.stop
+    if start < 0 or stop > nframes or start >= stop:
+        raise TessBackmlError(f"frames {start}:{stop} are out of range: the source has frames 0-{nframes - 1}")
+    return np.arange(start, stop, frames.step or 1)
+
+
 # --------------------------------------------------------------------------- commands
 def run_vectors(args) -> int:
     from ._files import atomic_output
@@ -77,6 +101,42 @@ def run_vectors(args) -> int:
         f"from camera {args.camera}'s boresight"
     )
     return 0
+
+
+def run_simulate(args) -> int:
+    import os
+
+    from .sources import SimulatedSector
+
+    sim = SimulatedSector(args.sector, args.camera, args.ccd, cadence_s=args.cadence, seed=args.seed)
+    indices = frame_indices(args.frames, sim.nframes)
+    paths = sim.write_ffis(args.out_dir, indices, progress=not args.quiet)
+    print(f"wrote {len(paths)} simulated FFIs of sector {sim.sector} camera {sim.camera} CCD {sim.ccd} to {args.out_dir}")
+    if args.cube:
+        from ._files import atomic_output
+        from .sources.mast import MAST_CUBE_URL
+
+        name = os.path.basename(MAST_CUBE_URL.format(sector=sim.sector, camera=sim.camera, ccd=sim.ccd))
+        cube = os.path.join(args.out_dir, name)
+        with atomic_output(cube, None) as temporary:
+            make_astrocut_cube(paths, temporary, sim.sector)
+        print(f"wrote the FFI cube {cube} (astrocut.CubeFactory)")
+    return 0
+
+
+def make_astrocut_cube(paths, cube_file, sector: int, max_memory_gb: float = 2.0):
+    """Build a MAST-format FFI cube from SPOC FFI files with ``astrocut.CubeFactory``."""
+    try:
+        from astrocut import CubeFactory
+    except ImportError as exc:  # pragma: no cover - astrocut is a dependency
+        raise TessBackmlError(f"making a cube needs astrocut ({exc})") from None
+    astrocut_log = logging.getLogger("astrocut")
+    previous = astrocut_log.level
+    try:
+        CubeFactory().make_cube(list(paths), cube_file, sector=sector, max_memory=max_memory_gb, verbose=False)
+    finally:
+        astrocut_log.setLevel(previous)
+    return cube_file
 
 
 # --------------------------------------------------------------------------- parser
@@ -112,6 +172,24 @@ def build_parser() -> argparse.ArgumentParser:
     vectors.add_argument("--out", required=True, help="output CSV file")
     vectors.add_argument("--plot", help="also save a figure of the geometry against time (PNG, PDF)")
     vectors.set_defaults(handler=run_vectors)
+
+    simulate = commands.add_parser(
+        "simulate",
+        help="write FFIs of the simulated sector (and their MAST-format cube)",
+        description=(
+            "Write SPOC-format calibrated FFI files of the simulated sector (real geometry, "
+            "known scattered light) and, with --cube, the MAST FFI cube astrocut makes from them."
+        ),
+    )
+    simulate.add_argument("--sector", type=int, default=4)
+    simulate.add_argument("--camera", type=int, default=1, choices=range(1, 5), metavar="{1-4}")
+    simulate.add_argument("--ccd", type=int, default=1, choices=range(1, 5), metavar="{1-4}")
+    simulate.add_argument("--frames", type=parse_frames, default=slice(0, 40), help="START:STOP[:STEP] (default 0:40)")
+    simulate.add_argument("--seed", type=int, default=0)
+    simulate.add_argument("--cadence", type=float, default=None, help="FFI cadence in seconds (default: the sector's)")
+    simulate.add_argument("--out-dir", required=True)
+    simulate.add_argument("--cube", action="store_true", help="also build the MAST-format cube with astrocut")
+    simulate.set_defaults(handler=run_simulate)
     return parser
 
 

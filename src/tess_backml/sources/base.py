@@ -1,0 +1,171 @@
+"""The interface every FFI source implements."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+
+import numpy as np
+from astropy.io import fits
+
+from ..constants import SCIENCE_SIZE
+from ..errors import TessBackmlError
+
+
+class FFISource(ABC):
+    """Where the FFI pixels of one sector/camera/CCD come from.
+
+    A source knows the frames' times, cadence numbers and quality flags, and reads
+    science-region pixels (flux and error, float32 e-/s) in three ways. Pixel
+    positions here are **0-based science-region indices**: row ``r`` and column
+    ``c`` are ``image[r, 44 + c]`` of a full FFI array, i.e. CCD row ``r + 1`` and
+    CCD column ``c + 45`` in the 1-based CCD coordinates of TPF headers (see
+    :mod:`tess_backml.constants`).
+
+    Which read is cheap depends on how the source stores its pixels; see
+    :attr:`cheap_read` and each subclass.
+
+    Attributes
+    ----------
+    sector, camera, ccd : int
+    time : ndarray (nframes,)
+        Mid-exposure time of each frame, BTJD.
+    cadenceno : ndarray (nframes,)
+        Cadence (FFI index) number of each frame.
+    quality : ndarray (nframes,)
+        SPOC quality flags of each frame.
+    primary_header : astropy.io.fits.Header
+    """
+
+    #: "rows" when :meth:`read_rows` is the efficient access, "frames" when
+    #: :meth:`read_frames` is.
+    cheap_read = "frames"
+
+    sector: int
+    camera: int
+    ccd: int
+    time: np.ndarray
+    cadenceno: np.ndarray
+    quality: np.ndarray
+    primary_header: fits.Header
+
+    @property
+    def nframes(self) -> int:
+        return len(self.time)
+
+    def __repr__(self):
+        fields = ", ".join(f"{name}={getattr(self, name, '?')}" for name in ("sector", "camera", "ccd"))
+        nframes = self.nframes if hasattr(self, "time") or hasattr(self, "_nframes") else "?"
+        return f"{type(self).__name__}({fields}, nframes={nframes})"
+
+    def __len__(self):
+        return self.nframes
+
+    # ------------------------------------------------------------------ reads
+    def read_frames(self, indices):
+        """Read whole frames.
+
+        Parameters
+        ----------
+        indices : int or array_like of int
+            Frame indices (0-based, into :attr:`time`).
+
+        Returns
+        -------
+        flux, error : ndarray (n, 2048, 2048) float32
+        """
+        indices = self.check_frames(indices)
+        return self._read_frames(indices)
+
+    def read_rows(self, start: int, stop: int):
+        """Read a block of science rows of every frame.
+
+        Parameters
+        ----------
+        start, stop : int
+            0-based science rows ``start <= row < stop``.
+
+        Returns
+        -------
+        flux, error : ndarray (nframes, stop - start, 2048) float32
+        """
+        start, stop = self.check_rows(start, stop)
+        return self._read_rows(start, stop)
+
+    def read_pixels(self, rows, columns):
+        """Read the time series of individual pixels.
+
+        Parameters
+        ----------
+        rows, columns : array_like of int
+            0-based science-region indices, same length.
+
+        Returns
+        -------
+        flux, error : ndarray (nframes, npix) float32
+        """
+        rows, columns = self.check_pixels(rows, columns)
+        return self._read_pixels(rows, columns)
+
+    @abstractmethod
+    def _read_frames(self, indices: np.ndarray): ...
+
+    @abstractmethod
+    def _read_rows(self, start: int, stop: int): ...
+
+    @abstractmethod
+    def _read_pixels(self, rows: np.ndarray, columns: np.ndarray): ...
+
+    # ------------------------------------------------------------------ checks
+    def check_frames(self, indices) -> np.ndarray:
+        array = np.atleast_1d(np.asarray(indices))
+        if array.size == 0:
+            raise TessBackmlError("no frames requested")
+        if array.dtype.kind not in "iu":
+            if array.dtype.kind == "f" and np.all(np.isfinite(array)) and np.all(array == np.round(array)):
+                array = array.astype(int)
+            else:
+                raise TessBackmlError(f"frame indices must be integers, got {indices!r}")
+        if array.min() < -self.nframes or array.max() >= self.nframes:
+            raise TessBackmlError(
+                f"frame index out of range: {self} has frames 0-{self.nframes - 1}, "
+                f"asked for {array.min()}-{array.max()}"
+            )
+        return array % self.nframes
+
+    def check_rows(self, start, stop) -> tuple[int, int]:
+        try:
+            start, stop = int(start), int(stop)
+        except (TypeError, ValueError):
+            raise TessBackmlError(f"row range must be integers, got {start!r}:{stop!r}") from None
+        if not 0 <= start < stop <= SCIENCE_SIZE:
+            raise TessBackmlError(f"science rows must satisfy 0 <= start < stop <= {SCIENCE_SIZE}, got {start}:{stop}")
+        return start, stop
+
+    def check_pixels(self, rows, columns) -> tuple[np.ndarray, np.ndarray]:
+        rows, columns = np.atleast_1d(np.asarray(rows)), np.atleast_1d(np.asarray(columns))
+        if rows.shape != columns.shape or rows.ndim != 1:
+            raise TessBackmlError("rows and columns must be 1-D arrays of the same length")
+        if rows.size == 0:
+            raise TessBackmlError("no pixels requested")
+        if rows.dtype.kind not in "iu" or columns.dtype.kind not in "iu":
+            raise TessBackmlError("pixel rows and columns must be integers (0-based science indices)")
+        if rows.min() < 0 or columns.min() < 0 or rows.max() >= SCIENCE_SIZE or columns.max() >= SCIENCE_SIZE:
+            raise TessBackmlError(f"pixel indices must lie in 0-{SCIENCE_SIZE - 1} (0-based science region)")
+        return rows.astype(np.int64), columns.astype(np.int64)
+
+
+def mid_times(tstart, tstop) -> np.ndarray:
+    """Mid-exposure BTJD from TSTART/TSTOP arrays."""
+    return 0.5 * (np.asarray(tstart, dtype=float) + np.asarray(tstop, dtype=float))
+
+
+def cadence_numbers(ffi_index, time, sector: int) -> np.ndarray:
+    """Cadence numbers: the FFIINDEX header values when present, else counted from the times."""
+    from ..constants import ffi_cadence_seconds
+
+    ffi_index = np.asarray(ffi_index)
+    if ffi_index.size and np.all(ffi_index > 0):
+        return ffi_index.astype(np.int64)
+    step = ffi_cadence_seconds(sector) / 86400.0
+    time = np.asarray(time, dtype=float)
+    return np.round((time - time[0]) / step).astype(np.int64)

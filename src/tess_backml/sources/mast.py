@@ -1,0 +1,212 @@
+"""MAST FFI cubes (made by ``astrocut.CubeFactory``), local or remote through fsspec."""
+
+from __future__ import annotations
+
+import logging
+import re
+
+import numpy as np
+from astropy.io import fits
+
+from ..constants import FFI_SHAPE, SCIENCE_COLUMNS, SCIENCE_ROWS, SCIENCE_SIZE
+from ..errors import FileFormatError, TessBackmlError
+from .base import FFISource, cadence_numbers, mid_times
+
+log = logging.getLogger(__name__)
+
+MAST_CUBE_URL = "s3://stpubdata/tess/public/mast/tess-s{sector:04d}-{camera}-{ccd}-cube.fits"
+_BYTES_PER_VALUE = 4  # big-endian float32
+
+
+def mast_cube_url(sector: int, camera: int, ccd: int) -> str:
+    """The public S3 URL of the MAST FFI cube of a sector/camera/CCD (anonymous access)."""
+    from ..geometry import validate_camera_ccd, validate_sector
+
+    sector = validate_sector(sector)
+    camera, ccd = validate_camera_ccd(camera, ccd)
+    return MAST_CUBE_URL.format(sector=sector, camera=camera, ccd=ccd)
+
+
+def open_filesystem(url: str, storage_options=None):
+    """fsspec filesystem and path for ``url``; S3 is anonymous unless options say otherwise."""
+    import fsspec
+
+    options = dict(storage_options or {})
+    if url.startswith("s3://"):
+        options.setdefault("anon", True)
+    try:
+        return fsspec.core.url_to_fs(url, **options)
+    except ImportError as exc:
+        extra = " (pip install 'tess-backml[cloud]')" if url.startswith("s3://") else ""
+        raise TessBackmlError(f"cannot open {url}: {exc}{extra}") from None
+    except ValueError as exc:
+        raise TessBackmlError(f"cannot open {url}: {exc}") from None
+
+
+def to_frame_major(block: np.ndarray, frame_tile: int = 32, column_tile: int = 256):
+    """Convert a pixel-major cube block (rows, cols, frames, 2) to frame-major flux and error.
+
+    Returns two native float32 arrays (frames, rows, cols). The byte swap and
+    transpose go tile by tile (32 frames x 256 columns, about L2-cache sized),
+    ~2.5x faster than one numpy transpose of the whole block.
+    """
+    rows, columns, frames, _ = block.shape
+    flux = np.empty((frames, rows, columns), np.float32)
+    error = np.empty_like(flux)
+    for f in range(0, frames, frame_tile):
+        for c in range(0, columns, column_tile):
+            tile = block[:, c : c + column_tile, f : f + frame_tile].astype(np.float32)
+            flux[f : f + frame_tile, :, c : c + column_tile] = tile[..., 0].transpose(2, 0, 1)
+            error[f : f + frame_tile, :, c : c + column_tile] = tile[..., 1].transpose(2, 0, 1)
+    return flux, error
+
+
+class MASTCubeSource(FFISource):
+    """A MAST/astrocut FFI cube: one file per sector/camera/CCD.
+
+    The cube's image HDU has numpy shape ``(2078, 2136, nframes, 2)``: each
+    pixel's whole (flux, error) time series is contiguous, and a block of image
+    rows is one contiguous byte range. So :meth:`read_rows` (one range request
+    per block) and :meth:`read_pixels` (one small range per pixel) are cheap,
+    while :meth:`read_frames` must read the whole science region (it streams it
+    in row blocks). Headers and the per-frame table are parsed on opening
+    without touching the pixel data; the cube is never held in memory.
+
+    Parameters
+    ----------
+    path_or_url : str
+        A local path or any fsspec URL: ``s3://stpubdata/...`` (anonymous; needs
+        the ``cloud`` extra), ``https://...``, ``file://...``.
+    storage_options : dict, optional
+        Passed to fsspec (e.g. ``{"anon": False}`` for credentials).
+    block_rows : int
+        Rows per block when :meth:`read_frames` streams the cube.
+    """
+
+    cheap_read = "rows"
+
+    def __init__(self, path_or_url, storage_options=None, block_rows: int = 32):
+        self.url = str(path_or_url)
+        self.block_rows = int(block_rows)
+        self._fs, self._path = open_filesystem(self.url, storage_options)
+        self._parse()
+
+    # ------------------------------------------------------------------ headers
+    def _parse(self):
+        def fail(reason):
+            raise FileFormatError(f"{self.url} is not a usable MAST FFI cube: {reason}")
+
+        try:
+            size = self._fs.size(self._path)
+        except FileNotFoundError:
+            raise TessBackmlError(f"no such cube file: {self.url}") from None
+        except OSError as exc:
+            raise TessBackmlError(f"cannot open {self.url}: {exc}") from None
+        try:
+            with self._fs.open(self._path, "rb", block_size=2**16, cache_type="readahead") as handle:
+                with fits.open(handle, lazy_load_hdus=True, memmap=False, cache=False) as hdul:
+                    primary = hdul[0].header.copy()
+                    image_header = hdul[1].header.copy()
+                    data_offset = hdul.fileinfo(1)["datLoc"]
+                    if len(hdul) < 3 or not isinstance(hdul[2], fits.BinTableHDU):
+                        fail("no per-frame table after the image")
+                    table = hdul[2].data
+                    columns = {name.upper(): np.array(table[name]) for name in table.columns.names}
+        except (OSError, IndexError, TypeError, KeyError, ValueError) as exc:
+            if isinstance(exc, TessBackmlError):
+                raise
+            fail(f"{type(exc).__name__}: {exc} (truncated or not FITS?)")
+
+        shape = tuple(image_header.get(f"NAXIS{i}", 0) for i in (4, 3, 2, 1))
+        if image_header.get("NAXIS") != 4 or shape[0] != FFI_SHAPE[0] or shape[1] != FFI_SHAPE[1] or shape[3] != 2:
+            fail(f"image HDU has shape {shape}, expected (2078, 2136, nframes, 2)")
+        if image_header.get("BITPIX") != -32:
+            fail(f"image BITPIX is {image_header.get('BITPIX')}, expected -32 (float32)")
+        nframes = shape[2]
+        row_bytes = FFI_SHAPE[1] * nframes * 2 * _BYTES_PER_VALUE
+        if size < data_offset + FFI_SHAPE[0] * row_bytes:
+            fail(f"the file is truncated ({size} bytes; the image alone needs {data_offset + FFI_SHAPE[0] * row_bytes})")
+        for name in ("TSTART", "TSTOP"):
+            if name not in columns:
+                fail(f"its per-frame table has no {name} column")
+            if len(columns[name]) != nframes:
+                fail(f"its per-frame table has {len(columns[name])} rows for {nframes} frames")
+
+        self.primary_header = primary
+        self._data_offset = data_offset
+        self._row_bytes = row_bytes
+        self._nframes = nframes
+        self.camera = int(primary.get("CAMERA") or image_header.get("CAMERA") or 0)
+        self.ccd = int(primary.get("CCD") or image_header.get("CCD") or 0)
+        self.sector = self._sector_from(primary, columns)
+        if self.camera not in (1, 2, 3, 4) or self.ccd not in (1, 2, 3, 4):
+            fail(f"camera/CCD in its header are {self.camera}/{self.ccd}")
+        self.time = mid_times(columns["TSTART"], columns["TSTOP"])
+        self.quality = np.asarray(columns.get("DQUALITY", np.zeros(nframes)), dtype=np.int32)
+        self.cadenceno = cadence_numbers(columns.get("FFIINDEX", np.zeros(nframes)), self.time, self.sector)
+        self.ffi_files = [name.decode() if isinstance(name, bytes) else str(name) for name in columns.get("FFI_FILE", [])]
+        log.debug("opened %s: %d frames, data at byte %d", self.url, nframes, data_offset)
+
+    def _sector_from(self, primary, columns) -> int:
+        sector = primary.get("SECTOR")
+        if isinstance(sector, (int, np.integer)) and sector > 0:
+            return int(sector)
+        names = [self.url] + [
+            n.decode() if isinstance(n, bytes) else str(n) for n in columns.get("FFI_FILE", [])[:1]
+        ]
+        for name in names:
+            match = re.search(r"-s(\d{4})-", name)
+            if match:
+                return int(match.group(1))
+        raise FileFormatError(f"{self.url}: cannot tell its sector (no SECTOR keyword, no sector in file names)")
+
+    @property
+    def nframes(self) -> int:
+        return self._nframes
+
+    # ------------------------------------------------------------------ reads
+    def _read_range(self, offset: int, length: int) -> np.ndarray:
+        """One contiguous read of the data (one range request for remote files), as bytes in an array."""
+        buffer = np.empty(length, np.uint8)
+        with self._fs.open(self._path, "rb", block_size=0, cache_type="none") as handle:
+            handle.seek(offset)
+            got = handle.readinto(memoryview(buffer))
+        if got != length:
+            raise FileFormatError(f"{self.url}: short read at byte {offset} (truncated cube?)")
+        return buffer
+
+    def _image_rows(self, start: int, stop: int) -> np.ndarray:
+        """Image rows [start, stop) as a (rows, 2136, nframes, 2) big-endian array view."""
+        data = self._read_range(self._data_offset + start * self._row_bytes, (stop - start) * self._row_bytes)
+        return data.view(">f4").reshape(stop - start, FFI_SHAPE[1], self._nframes, 2)
+
+    def _read_rows(self, start, stop):
+        image_start = SCIENCE_ROWS.start
+        block = self._image_rows(image_start + start, image_start + stop)[:, SCIENCE_COLUMNS]
+        return to_frame_major(block)
+
+    def _read_frames(self, indices):
+        flux = np.empty((len(indices), SCIENCE_SIZE, SCIENCE_SIZE), np.float32)
+        error = np.empty_like(flux)
+        for start in range(0, SCIENCE_SIZE, self.block_rows):
+            stop = min(start + self.block_rows, SCIENCE_SIZE)
+            block = self._image_rows(SCIENCE_ROWS.start + start, SCIENCE_ROWS.start + stop)[:, SCIENCE_COLUMNS]
+            flux[:, start:stop] = block[:, :, indices, 0].transpose(2, 0, 1)
+            error[:, start:stop] = block[:, :, indices, 1].transpose(2, 0, 1)
+        return flux, error
+
+    def _read_pixels(self, rows, columns):
+        pixel_bytes = self._nframes * 2 * _BYTES_PER_VALUE
+        image_rows = rows + SCIENCE_ROWS.start
+        image_columns = columns + SCIENCE_COLUMNS.start
+        starts = self._data_offset + (image_rows * FFI_SHAPE[1] + image_columns) * pixel_bytes
+        chunks = self._fs.cat_ranges([self._path] * len(starts), list(starts), list(starts + pixel_bytes))
+        flux = np.empty((self._nframes, len(rows)), np.float32)
+        error = np.empty_like(flux)
+        for i, chunk in enumerate(chunks):
+            if isinstance(chunk, Exception) or len(chunk) != pixel_bytes:
+                raise FileFormatError(f"{self.url}: could not read pixel ({rows[i]}, {columns[i]}): {chunk!r:.80}")
+            series = np.frombuffer(chunk, dtype=">f4").reshape(self._nframes, 2)
+            flux[:, i] = series[:, 0]
+            error[:, i] = series[:, 1]
+        return flux, error

@@ -1,0 +1,292 @@
+"""FFI sources: the simulator, its SPOC files and the astrocut cube give the same pixels."""
+
+import os
+import shutil
+
+import fsspec
+import numpy as np
+import pytest
+from fsspec.implementations.local import LocalFileOpener, LocalFileSystem
+
+from conftest import shared_file
+from tess_backml.cli import main, make_astrocut_cube
+from tess_backml.constants import FFI_SHAPE, QUALITY_FLAGS, SCIENCE_SIZE, STRAP_COLUMNS
+from tess_backml.errors import FileFormatError, TessBackmlError
+from tess_backml.sources import FFIFilesSource, MASTCubeSource, SimulatedSector, mast_cube_url, resolve_source
+
+
+@pytest.fixture(scope="module")
+def sim():
+    return SimulatedSector()
+
+
+@pytest.fixture(scope="module")
+def frames(sim):
+    coarse = int(np.flatnonzero(sim.quality & QUALITY_FLAGS["CoarsePoint"])[0])
+    dump = int(np.flatnonzero(sim.quality & QUALITY_FLAGS["Desat"])[0])
+    return np.array(sorted({0, 1, coarse, dump, 200}))
+
+
+@pytest.fixture(scope="module")
+def written(sim, frames, tmp_path_factory):
+    directory = tmp_path_factory.mktemp("ffis")
+    paths = sim.write_ffis(directory, frames, progress=False)
+    cube = str(directory / "tess-s0004-1-1-cube.fits")
+    make_astrocut_cube(paths, cube, sector=4)
+    return directory, paths, cube
+
+
+def test_round_trip_gives_identical_pixels_times_quality(sim, frames, written):
+    directory, _, cube_path = written
+    cube, files = MASTCubeSource(cube_path), FFIFilesSource(directory)
+    for source in (cube, files):
+        assert (source.sector, source.camera, source.ccd, source.nframes) == (4, 1, 1, len(frames))
+        assert np.allclose(source.time, sim.time[frames], rtol=0, atol=1e-9)
+        assert np.array_equal(source.quality, sim.quality[frames])
+        assert np.array_equal(source.cadenceno, sim.cadenceno[frames])
+    flux, error = sim.read_frames(frames)
+    for source in (cube, files):
+        got_flux, got_error = source.read_rows(1000, 1040)
+        assert np.array_equal(got_flux, flux[:, 1000:1040]) and np.array_equal(got_error, error[:, 1000:1040])
+        rows, cols = np.array([0, 2047, 5, 1024]), np.array([0, 2047, 2040, 7])
+        got_flux, got_error = source.read_pixels(rows, cols)
+        assert np.array_equal(got_flux, flux[:, rows, cols]) and np.array_equal(got_error, error[:, rows, cols])
+        got_flux, got_error = source.read_frames([len(frames) - 1, 0])
+        assert np.array_equal(got_flux, flux[[-1, 0]]) and np.array_equal(got_error, error[[-1, 0]])
+
+
+# --------------------------------------------------------------------------- byte ranges
+class RecordingOpener(LocalFileOpener):
+    def read(self, length=-1):
+        position = self.tell()
+        data = super().read(length)
+        self.fs.reads.append((position, len(data)))
+        return data
+
+    def readinto(self, buffer):
+        position = self.tell()
+        count = self.f.readinto(buffer)
+        self.fs.reads.append((position, count))
+        return count
+
+
+class RecordingFileSystem(LocalFileSystem):
+    """A local file system that records every (offset, length) read through it."""
+
+    protocol = "recording"
+    reads = []
+
+    def _open(self, path, mode="rb", block_size=None, **kwargs):
+        return RecordingOpener(self._strip_protocol(path), mode, fs=self, **kwargs)
+
+
+def test_a_row_block_is_one_contiguous_read(written):
+    _, _, cube_path = written
+    fsspec.register_implementation("recording", RecordingFileSystem, clobber=True)
+    source = MASTCubeSource(f"recording://{cube_path}")
+    RecordingFileSystem.reads.clear()
+    source.read_rows(64, 80)
+    row_bytes = FFI_SHAPE[1] * source.nframes * 2 * 4
+    assert RecordingFileSystem.reads == [(source._data_offset + 64 * row_bytes, 16 * row_bytes)]
+
+
+class StandInS3(LocalFileSystem):
+    """Serves s3://bucket/key from a local directory, so the S3 code path runs offline."""
+
+    protocol = ("s3", "s3a")
+    root = ""
+
+    def __init__(self, anon=False, **kwargs):
+        self.anon = anon
+        super().__init__(**kwargs)
+
+    @classmethod
+    def _strip_protocol(cls, path):
+        path = str(path)
+        for prefix in ("s3://", "s3a://"):
+            if path.startswith(prefix):
+                path = path[len(prefix) :]
+        return os.path.join(cls.root, path.lstrip("/")) if not path.startswith(cls.root) else path
+
+
+@pytest.fixture
+def stand_in_s3(tmp_path):
+    from fsspec.registry import _registry, known_implementations
+
+    saved = _registry.pop("s3", None)
+    StandInS3.root = str(tmp_path)
+    fsspec.register_implementation("s3", StandInS3, clobber=True)
+    yield tmp_path
+    _registry.pop("s3", None)
+    if saved is not None:
+        _registry["s3"] = saved
+    assert "s3" in known_implementations
+
+
+def test_s3_url_is_opened_through_fsspec(written, stand_in_s3):
+    _, _, cube_path = written
+    url = mast_cube_url(4, 1, 1)
+    assert url == "s3://stpubdata/tess/public/mast/tess-s0004-1-1-cube.fits"
+    target = stand_in_s3 / "stpubdata/tess/public/mast/tess-s0004-1-1-cube.fits"
+    target.parent.mkdir(parents=True)
+    os.symlink(cube_path, target)
+    remote = resolve_source("mast", sector=4, camera=1, ccd=1)
+    assert isinstance(remote, MASTCubeSource) and remote._fs.anon is True
+    local = MASTCubeSource(cube_path)
+    assert np.array_equal(remote.read_rows(10, 12)[0], local.read_rows(10, 12)[0])
+
+
+@pytest.mark.network
+def test_real_mast_cube_on_s3_opens():
+    source = MASTCubeSource(mast_cube_url(1, 1, 1))
+    assert source.nframes > 1000
+    flux, _ = source.read_pixels(np.array([1000]), np.array([1000]))
+    assert np.isfinite(flux).mean() > 0.9
+
+
+# --------------------------------------------------------------------------- bad input
+def test_truncated_cube_is_refused(written, tmp_path):
+    _, _, cube_path = written
+    truncated = tmp_path / "truncated-cube.fits"
+    with open(cube_path, "rb") as src, open(truncated, "wb") as dst:
+        dst.write(src.read(os.path.getsize(cube_path) // 2))
+    with pytest.raises(FileFormatError, match="truncated|not a usable"):
+        MASTCubeSource(truncated)
+
+
+def test_files_that_are_not_ffis_are_refused(tmp_path):
+    real = shared_file("real/tess2018206192942-s0001-1-4-0120-s_ffic.fits")
+    shutil.copy(real, tmp_path)
+    with pytest.raises(FileFormatError, match="not a SPOC calibrated FFI.*full FFI"):
+        FFIFilesSource(tmp_path)
+    text = tmp_path / "notes.fits"
+    text.write_text("hello")
+    with pytest.raises(FileFormatError):
+        FFIFilesSource(str(tmp_path / "notes.fits"))
+    with pytest.raises(FileFormatError, match="not a usable MAST FFI cube"):
+        MASTCubeSource(real)
+
+
+def test_empty_directory_and_missing_paths(tmp_path):
+    with pytest.raises(TessBackmlError, match="no FFI files"):
+        FFIFilesSource(tmp_path)
+    with pytest.raises(TessBackmlError, match="no such"):
+        resolve_source(str(tmp_path / "nowhere.fits"))
+    with pytest.raises(TessBackmlError, match="no such cube"):
+        MASTCubeSource(str(tmp_path / "nowhere.fits"))
+
+
+def test_mixed_ccds_in_one_directory_are_refused(written, tmp_path):
+    _, paths, _ = written
+    os.symlink(paths[0], tmp_path / os.path.basename(paths[0]))
+    other = SimulatedSector(ccd=2, n_stars=10)
+    other.write_ffis(tmp_path, [0], progress=False)
+    with pytest.raises(TessBackmlError, match="mixes FFIs.*CCD 1.*CCD 2"):
+        FFIFilesSource(tmp_path)
+
+
+def test_frames_out_of_range(sim, written):
+    with pytest.raises(TessBackmlError, match="out of range"):
+        sim.read_frames([sim.nframes])
+    with pytest.raises(TessBackmlError, match="out of range"):
+        MASTCubeSource(written[2]).read_frames([99])
+    with pytest.raises(TessBackmlError, match="0 <= start < stop"):
+        sim.read_rows(10, 3000)
+    with pytest.raises(TessBackmlError, match="integers"):
+        sim.read_pixels(np.array([1.5]), np.array([2.0]))
+    with pytest.raises(TessBackmlError, match="sector 5"):
+        resolve_source(sim, sector=5)
+
+
+def test_simulate_command_errors_are_one_line(tmp_path, capsys):
+    assert main(["simulate", "--frames", "0:99999", "--out-dir", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert "out of range" in err and len(err.strip().splitlines()) == 1
+    with pytest.raises(SystemExit):
+        main(["simulate", "--frames", "oops", "--out-dir", str(tmp_path)])
+    assert not list(tmp_path.iterdir())
+
+
+# --------------------------------------------------------------------------- the simulation itself
+def test_frames_are_deterministic_and_independent(sim):
+    again = SimulatedSector()
+    first = sim.read_frames([300])[0][0]
+    assert np.array_equal(again.read_frames([300])[0][0], first)
+    assert np.array_equal(sim.read_frames([301, 300])[0][1], first)
+    other_seed = SimulatedSector(seed=1).read_frames([300])[0][0]
+    assert not np.array_equal(other_seed, first)
+
+
+def test_downlink_gaps_sit_at_the_perigees(sim):
+    gaps = np.diff(sim.time) > 0.5
+    starts, ends = sim.time[:-1][gaps], sim.time[1:][gaps]
+    assert len(sim.perigees) == 3
+    inside = [p for p in sim.perigees if sim.time[0] < p < sim.time[-1]]
+    assert len(inside) == 1 and len(starts) == 1
+    assert starts[0] < inside[0] < ends[0] and 0.9 < ends[0] - starts[0] < 1.2
+    assert np.allclose(np.diff(sim.time)[~gaps], 1800 / 86400)
+
+
+def test_scattered_light_follows_the_earth_above_the_sunshade(sim):
+    strong = int(np.argmax(sim.amplitude["earth"]))
+    quiet = int(np.argmin(sim.amplitude["earth"] + sim.amplitude["moon"]))
+    light = sim.true_scattered_light(strong)
+    assert sim.camera_angle["earth"][strong] < 50
+    assert light.max() > 500 and light.max() / max(light.min(), 1e-3) > 3  # gradient across the CCD
+    assert np.abs(sim.true_scattered_light(quiet)).max() < 1e-2
+    assert np.all(sim.quality[sim.amplitude["earth"] > 100] & QUALITY_FLAGS["Straylight2"])
+    # the glint ring has sharp edges: a large jump within a few pixels somewhere on the CCD
+    ring_frames = np.flatnonzero((sim.amplitude["earth"] > 50))
+    jumps = [np.abs(np.diff(sim.true_scattered_light(i), axis=1)).max() for i in ring_frames[::5]]
+    assert max(jumps) > 10
+
+
+def test_noise_matches_the_error_image(sim):
+    index = 400
+    flux, error = sim.read_frames([index])
+    expected = sim.static_scene + sim.true_scattered_light(index)
+    pulls = ((flux[0] - expected) / error[0])[:512, :512]
+    assert abs(pulls.std() - 1) < 0.02 and abs(pulls.mean()) < 0.02
+
+
+def test_scene_has_straps_stars_and_bleed_columns(sim):
+    scene = sim.static_scene
+    straps = np.asarray(STRAP_COLUMNS) - 1
+    neighbours = straps + 3
+    ratio = np.median(scene[:, straps]) / np.median(scene[:, neighbours])
+    assert 1.05 < ratio < 1.11
+    saturated_columns = (scene >= 8e4).sum(axis=0)
+    assert 1 <= (saturated_columns > 10).sum() < 40
+    assert (scene > 1000).mean() > 0.001
+
+
+def test_bad_frames_are_flagged_and_corrupted(sim):
+    coarse = np.flatnonzero(sim.quality & QUALITY_FLAGS["CoarsePoint"])
+    assert 1 <= len(coarse) <= 5
+    flux = sim.read_frames(coarse[:1])[0][0]
+    clean = sim.static_scene + sim.true_scattered_light(int(coarse[0]))
+    assert np.abs(flux - clean).max() > 1000  # stars moved
+    assert np.any(sim.quality & QUALITY_FLAGS["Desat"])
+
+
+def test_simulated_geometry_is_real(sim):
+    from tess_backml import geometry
+
+    table = geometry.camera_vectors(4, 1, times=sim.time[::100], ephemeris="test")
+    assert np.allclose(sim.camera_angle["earth"][::100], table["Earth_Camera_Angle"], atol=1e-6)
+    rows, cols = np.array([5, 1500]), np.array([70, 900])
+    maps = geometry.pixel_maps(4, 1, 1, rows + 1, cols + 45, sim.time[[10]], ephemeris="test")
+    image = sim.body_angle_image(10, "earth")
+    assert np.allclose(image[rows, cols], maps["earth_angle"][0], atol=1e-3)
+    assert image.shape == (SCIENCE_SIZE, SCIENCE_SIZE)
+
+
+@pytest.mark.slow
+def test_simulate_command_writes_ffis_and_an_astrocut_cube(tmp_path, capsys):
+    assert main(["-q", "simulate", "--frames", "10:13", "--out-dir", str(tmp_path), "--cube"]) == 0
+    assert len(list(tmp_path.glob("tess*-s0004-1-1-0124-s_ffic.fits"))) == 3
+    cube = MASTCubeSource(tmp_path / "tess-s0004-1-1-cube.fits")
+    files = FFIFilesSource(tmp_path)
+    assert cube.nframes == files.nframes == 3
+    assert np.array_equal(cube.read_pixels(np.array([7]), np.array([9]))[0], files.read_pixels(np.array([7]), np.array([9]))[0])
+    assert "astrocut" in capsys.readouterr().out
