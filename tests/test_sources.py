@@ -290,3 +290,21 @@ def test_simulate_command_writes_ffis_and_an_astrocut_cube(tmp_path, capsys):
     assert cube.nframes == files.nframes == 3
     assert np.array_equal(cube.read_pixels(np.array([7]), np.array([9]))[0], files.read_pixels(np.array([7]), np.array([9]))[0])
     assert "astrocut" in capsys.readouterr().out
+
+
+def test_info_command_describes_sources_and_refuses_bad_ones(written, tmp_path, capsys):
+    directory, _, cube_path = written
+    assert main(["info", cube_path]) == 0
+    out = capsys.readouterr().out
+    assert "MASTCubeSource(sector=4, camera=1, ccd=1, nframes=5)" in out and "CoarsePoint 1" in out
+    truncated = tmp_path / "cut.fits"
+    truncated.write_bytes(open(cube_path, "rb").read(100_000))
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    not_fits = tmp_path / "notes.txt"
+    not_fits.write_text("not a cube")
+    for bad, message in [(truncated, "not a usable MAST FFI cube"), (empty, "no FFI files"), (not_fits, "not a usable"),
+                         (tmp_path / "missing.fits", "no such")]:
+        assert main(["info", str(bad)]) == 2
+        err = capsys.readouterr().err
+        assert message in err and len(err.strip().splitlines()) == 1 and "Traceback" not in err

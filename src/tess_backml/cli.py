@@ -103,6 +103,23 @@ def run_vectors(args) -> int:
     return 0
 
 
+def run_info(args) -> int:
+    import numpy as np
+
+    from .constants import QUALITY_FLAGS
+    from .sources import resolve_source
+
+    source = resolve_source(args.source)
+    print(repr(source))
+    print(f"  frames: {source.nframes}, BTJD {source.time.min():.4f} to {source.time.max():.4f}")
+    print(f"  cadence numbers: {source.cadenceno.min()} to {source.cadenceno.max()}")
+    print(f"  cheap read: {source.cheap_read}")
+    flagged = {name: int(np.sum(source.quality & bit > 0)) for name, bit in QUALITY_FLAGS.items()}
+    flagged = {name: count for name, count in flagged.items() if count}
+    print("  quality flags: " + (", ".join(f"{name} {count}" for name, count in flagged.items()) or "none"))
+    return 0
+
+
 def run_simulate(args) -> int:
     import os
 
@@ -172,6 +189,14 @@ def build_parser() -> argparse.ArgumentParser:
     vectors.add_argument("--out", required=True, help="output CSV file")
     vectors.add_argument("--plot", help="also save a figure of the geometry against time (PNG, PDF)")
     vectors.set_defaults(handler=run_vectors)
+
+    info = commands.add_parser(
+        "info",
+        help="describe an FFI source (cube file, FFI directory, 'sim' or 'mast')",
+        description="Open an FFI source and print its sector, camera, CCD, frames, times and quality flags.",
+    )
+    info.add_argument("source", help="MAST cube path/URL, FFI directory or glob, or 'sim'")
+    info.set_defaults(handler=run_info)
 
     simulate = commands.add_parser(
         "simulate",
