@@ -22,6 +22,19 @@ def cache_dir(*parts: str) -> Path:
     return path
 
 
+def check_writable(path) -> Path:
+    """Fail early, before long work, when ``path`` cannot be written."""
+    path = Path(path)
+    directory = path.parent if str(path.parent) else Path(".")
+    if not directory.is_dir():
+        raise TessBackmlError(f"cannot write {path}: directory {directory} does not exist")
+    if not os.access(directory, os.W_OK):
+        raise TessBackmlError(f"cannot write {path}: directory {directory} is not writable")
+    if path.is_dir():
+        raise TessBackmlError(f"cannot write {path}: it is a directory")
+    return path
+
+
 @contextlib.contextmanager
 def atomic_output(path, mode: str = "wb"):
     """Open a temporary file beside ``path`` and rename it to ``path`` only on success.
@@ -30,12 +43,8 @@ def atomic_output(path, mode: str = "wb"):
     temporary one). Yields the temporary file's path when ``mode`` is None (for
     writers that want a file name), else an open file object.
     """
-    path = Path(path)
+    path = check_writable(path)
     directory = path.parent if str(path.parent) else Path(".")
-    if not directory.is_dir():
-        raise TessBackmlError(f"cannot write {path}: directory {directory} does not exist")
-    if not os.access(directory, os.W_OK):
-        raise TessBackmlError(f"cannot write {path}: directory {directory} is not writable")
     handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=directory)
     os.close(handle)
     try:

@@ -156,6 +156,121 @@ def make_astrocut_cube(paths, cube_file, sector: int, max_memory_gb: float = 2.0
     return cube_file
 
 
+def _build_cube(args, sector, camera, ccd, source):
+    from .cube import BackgroundCube
+
+    cube = BackgroundCube(
+        sector, camera, ccd, img_bin=args.image_bin, downsize=args.downsize, source=source, progress=not args.quiet
+    )
+    cube.get_scatter_light_cube(frames=args.frames, rolling=not args.fixed_bins)
+    return cube
+
+
+def run_cube(args) -> int:
+    import os
+
+    from ._files import check_writable
+
+    if args.out:
+        check_writable(args.out)
+    cube = _build_cube(args, args.sector, args.camera, args.ccd, args.source)
+    cube.bin_time_axis(args.time_bin)
+    out = args.out or cube.default_name("fits")
+    cube.save_to_fits(out, binned=True)
+    print(f"{out}: SL cube {cube.scatter_cube.shape} (time bins x rows x columns) of sector {cube.sector} "
+          f"camera {cube.camera} CCD {cube.ccd}, from {len(cube.frame_indices)} frames")
+    if args.plot:
+        stem = os.path.splitext(out)[0]
+        cube.plot_dark_frame(path=f"{stem}_masks.png")
+        cube.animate_data(file_name=f"{stem}.gif")
+        print(f"figures: {stem}_masks.png, {stem}.gif")
+    return 0
+
+
+def run_dataset(args) -> int:
+    import os
+
+    _make_directory(args.out_dir)
+    cube = _build_cube(args, args.sector, args.camera, args.ccd, args.source)
+    cube.bin_time_axis(args.time_bin)
+    cube.get_vector_maps()
+    folder = os.path.join(args.out_dir, "cubes", f"sector{cube.sector:03d}")
+    os.makedirs(folder, exist_ok=True)
+    path = cube.save_to_npz(os.path.join(folder, cube.default_name("npz")), save_maps=True)
+    print(f"{path}: training set, {cube.scatter_cube.shape[0]} time bins of {cube.scatter_cube.shape[1]}x{cube.scatter_cube.shape[2]}")
+    if args.plot:
+        from .plotting import plot_maps
+
+        figures = os.path.join(args.out_dir, "figures", f"sector{cube.sector:03d}")
+        os.makedirs(figures, exist_ok=True)
+        stem = os.path.join(figures, f"bin{cube.img_bin}_{cube.camera}-{cube.ccd}")
+        cube.plot_dark_frame(path=f"{stem}_masks.png")
+        plot_maps(cube, path=f"{stem}_maps.png")
+        cube.animate_data(file_name=f"{stem}_sl.gif")
+        print(f"figures in {figures}")
+    return 0
+
+
+def run_demo(args) -> int:
+    import os
+    import time
+
+    import numpy as np
+
+    from .plotting import plot_maps
+
+    started = time.time()
+    _make_directory(args.out_dir)
+    step = 6 if args.quick else 1
+    print(f"demo: simulated sector 4, camera 1, CCD 1{' (every 6th frame: --quick)' if args.quick else ''}")
+    args.frames = slice(None, None, step)
+    cube = _build_cube(args, 4, 1, 1, "sim")
+    cube.bin_time_axis(args.time_bin)
+    cube.get_vector_maps()
+    fits_path = cube.save_to_fits(os.path.join(args.out_dir, cube.default_name("fits")))
+    npz_path = cube.save_to_npz(os.path.join(args.out_dir, cube.default_name("npz")), save_maps=True)
+    cube.plot_dark_frame(path=os.path.join(args.out_dir, "masks.png"))
+    plot_maps(cube, path=os.path.join(args.out_dir, "earth_moon_maps.png"))
+    gif = cube.animate_data(file_name=os.path.join(args.out_dir, "scattered_light.gif"), step=max(len(cube.time) // 80, 1))
+    truth = cube.truth_cube()
+    rms_error = float(np.sqrt(np.mean((cube.scatter_cube - truth) ** 2)))
+    rms_truth = float(np.sqrt(np.mean(truth**2)))
+    print(f"  frames processed: {len(cube.frame_indices)} (dark frames {cube.dark_frames.tolist()})")
+    print(f"  SL cube: {cube.scatter_cube.shape} in {cube.time_bin_hours:g} h bins -> {fits_path}")
+    print(f"  training set with Earth/Moon maps -> {npz_path}")
+    print(f"  figures -> masks.png, earth_moon_maps.png, {os.path.basename(gif)}")
+    print(f"  accuracy against the simulator's truth: RMS error {rms_error:.3g} e-/s = "
+          f"{100 * rms_error / rms_truth:.2f}% of the true SL RMS ({rms_truth:.3g} e-/s)")
+    print(f"  median quoted error {float(np.median(cube.scatter_err_cube)):.3g} e-/s; done in {time.time() - started:.0f} s")
+    return 0
+
+
+def _make_directory(path):
+    import os
+
+    try:
+        os.makedirs(path, exist_ok=True)
+    except OSError as exc:
+        raise TessBackmlError(f"cannot create the output directory {path}: {exc.strerror}") from None
+    if not os.access(path, os.W_OK):
+        raise TessBackmlError(f"the output directory {path} is not writable")
+
+
+def _add_cube_options(parser, with_target: bool = True):
+    if with_target:
+        parser.add_argument("--sector", type=int, required=True)
+        parser.add_argument("--camera", type=int, required=True, choices=range(1, 5), metavar="{1-4}")
+        parser.add_argument("--ccd", type=int, required=True, choices=range(1, 5), metavar="{1-4}")
+        parser.add_argument(
+            "--source", default="mast", help="'mast' (public S3 cube), 'sim', or a local cube file / FFI directory"
+        )
+        parser.add_argument("--frames", type=parse_frames, default=None, help="START:STOP[:STEP] of the source's frames")
+    parser.add_argument("--image-bin", type=int, default=16, help="pixel bin size, a power of two (default 16)")
+    parser.add_argument("--downsize", choices=("binning", "sparse"), default="binning")
+    parser.add_argument("--fixed-bins", action="store_true", help="fixed-bin medians instead of rolling pooling")
+    parser.add_argument("--time-bin", type=float, default=2.0, help="time bin in hours (default 2)")
+
+
 # --------------------------------------------------------------------------- parser
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
@@ -197,6 +312,37 @@ def build_parser() -> argparse.ArgumentParser:
     )
     info.add_argument("source", help="MAST cube path/URL, FFI directory or glob, or 'sim'")
     info.set_defaults(handler=run_info)
+
+    cube = commands.add_parser(
+        "cube",
+        help="build the scattered-light cube of a sector/camera/CCD (FITS)",
+        description="Build the SL cube of one sector/camera/CCD and write it in the SL cube FITS format.",
+    )
+    _add_cube_options(cube)
+    cube.add_argument("--out", help="output FITS (default ffi_sl_cube_sectorNNN_C-D.fits)")
+    cube.add_argument("--plot", action="store_true", help="also save the mask diagnostic and an animation")
+    cube.set_defaults(handler=run_cube)
+
+    dataset = commands.add_parser(
+        "dataset",
+        help="build a training set (NPZ: SL cube and Earth/Moon maps)",
+        description="Build the SL cube and the per-bin Earth/Moon maps; write OUT/cubes/sectorNNN/ffi_cubes_binB_sectorNNN_C-D.npz.",
+    )
+    _add_cube_options(dataset)
+    dataset.add_argument("--out-dir", default=".")
+    dataset.add_argument("--plot", action="store_true", help="also save figures in OUT/figures/sectorNNN")
+    dataset.set_defaults(handler=run_dataset)
+
+    demo = commands.add_parser(
+        "demo",
+        help="the whole job on the simulated Sector 4, scored against its truth",
+        description="Build the SL cube, maps, FITS, NPZ and figures of the simulated Sector 4 (camera 1, CCD 1) "
+        "and print how close the cube is to the simulator's truth.",
+    )
+    demo.add_argument("--out-dir", default="demo-output")
+    demo.add_argument("--quick", action="store_true", help="every 6th frame (a few minutes on a laptop)")
+    _add_cube_options(demo, with_target=False)
+    demo.set_defaults(handler=run_demo)
 
     simulate = commands.add_parser(
         "simulate",

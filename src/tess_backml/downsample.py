@@ -15,6 +15,8 @@ The kernels are compiled with numba and run in parallel over frames and rows.
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 
 try:  # numba is a dependency; the guard keeps import errors readable
@@ -155,6 +157,26 @@ def _bin_error(flux, error, size, extra_variance):
             else:
                 out[frame, i, j] = efficiency * np.sqrt(total * (1.0 + extra_variance) / count) / np.sqrt(count)
     return out, counts
+
+
+@functools.lru_cache(maxsize=16)
+def rolling_noise_factor(img_bin: int) -> float:
+    """Noise of a rolling-pooled bin relative to a fixed-bin median of the same pixels.
+
+    The rolling passes take medians of overlapping windows, so their output is
+    less noisy than one median over the bin. Measured once per bin size on
+    Gaussian noise (fixed seed): the ratio of the output standard deviations.
+    """
+    img_bin = check_img_bin(img_bin)
+    if img_bin == 1:
+        return 1.0
+    rng = np.random.default_rng(12345)
+    size = 16 * img_bin
+    noise = rng.standard_normal((24, size, size)).astype(np.float32)
+    inner = slice(2, -2)  # away from the NaN border
+    rolling = pool_frames(noise, img_bin, rolling=True)[:, inner, inner]
+    fixed = pool_frames(noise, img_bin, rolling=False)[:, inner, inner]
+    return float(rolling.std() / fixed.std())
 
 
 def check_img_bin(img_bin, size: int = 2048) -> int:

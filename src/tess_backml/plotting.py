@@ -61,3 +61,103 @@ def plot_vectors(table, path=None):
         ax.grid(alpha=0.3)
     fig.align_ylabels(axes)
     return _save(fig, path)
+
+
+def plot_dark_frame(cube, mask_straps: bool = True, path=None):
+    """The dark-frame diagnostic of a :class:`~tess_backml.cube.BackgroundCube`:
+    static scene, star mask and (optionally) strap mask."""
+    import matplotlib.pyplot as plt
+
+    static = getattr(cube, "static", None)
+    panels = 3 if mask_straps else 2
+    fig, axes = plt.subplots(1, panels, figsize=(4.6 * panels, 4.4), sharey=True, layout="constrained")
+    extent = (44.5, 2092.5, 0.5, 2048.5)
+    if static is not None:
+        low, high = np.nanpercentile(static, [3, 97])
+        image = axes[0].imshow(static, origin="lower", vmin=low, vmax=high, extent=extent, cmap="viridis")
+        fig.colorbar(image, ax=axes[0], shrink=0.75, label="flux [e-/s]")
+        axes[0].set_title(f"static scene (median of {len(cube.dark_frames)} dark frames)", fontsize=9)
+    else:
+        axes[0].text(0.5, 0.5, "static scene built in row blocks\n(not kept in memory)", ha="center", transform=axes[0].transAxes)
+    axes[1].imshow(cube.star_mask, origin="lower", extent=extent, cmap="gray_r", vmin=0, vmax=1)
+    axes[1].set_title(f"star mask ({cube.star_mask.mean():.1%} of pixels)", fontsize=9)
+    if mask_straps:
+        straps = np.broadcast_to(cube.strap_mask[None, :], cube.star_mask.shape)
+        axes[2].imshow(straps, origin="lower", extent=extent, cmap="gray_r", vmin=0, vmax=1, interpolation="nearest")
+        axes[2].set_title("strap mask", fontsize=9)
+    for ax in axes:
+        ax.set_xlabel("CCD column")
+    axes[0].set_ylabel("CCD row")
+    fig.suptitle(
+        f"Sector {cube.sector} camera {cube.camera} CCD {cube.ccd}: dark frames {[int(i) for i in cube.dark_frames]}",
+        fontsize=9,
+    )
+    return _save(fig, path)
+
+
+def animate_cube(cube, time, cadenceno, title="", label="flux [e-/s]", step: int = 1, path=None, interval: int = 120):
+    """Animate a (ntime, nrow, ncol) cube with the time and cadence in each title.
+
+    Saves a GIF (pillow), or an MP4 when ``path`` ends in .mp4 and ffmpeg is
+    available; returns the path when saving, else the matplotlib animation.
+    """
+    import matplotlib.pyplot as plt
+    from matplotlib import animation
+
+    cube = np.asarray(cube)
+    frames = range(0, len(cube), max(int(step), 1))
+    low, high = np.nanpercentile(cube[::max(len(cube) // 50, 1)], [1, 99])
+    fig, ax = plt.subplots(figsize=(5.5, 5))
+    image = ax.imshow(cube[0], origin="lower", vmin=low, vmax=high, cmap="inferno")
+    fig.colorbar(image, ax=ax, shrink=0.8, label=label)
+    ax.set_xlabel("column bin")
+    ax.set_ylabel("row bin")
+    heading = ax.set_title("")
+
+    def update(index):
+        image.set_data(cube[index])
+        heading.set_text(f"{title}\nBTJD {time[index]:.3f}  cadence {cadenceno[index]:.0f}")
+        return image, heading
+
+    movie = animation.FuncAnimation(fig, update, frames=frames, interval=interval, blit=False)
+    if path is None:
+        plt.close(fig)
+        return movie
+    from ._files import atomic_output
+
+    path = str(path)
+    if path.endswith(".mp4"):
+        if not animation.writers.is_available("ffmpeg"):
+            plt.close(fig)
+            from .errors import TessBackmlError
+
+            raise TessBackmlError("writing MP4 needs ffmpeg, which is not installed; use a .gif name")
+        writer = animation.FFMpegWriter(fps=max(1000 // interval, 1))
+    else:
+        writer = animation.PillowWriter(fps=max(1000 // interval, 1))
+    suffix = path.rsplit(".", 1)[-1]
+    with atomic_output(path, None) as temporary:
+        movie.save(temporary + "." + suffix, writer=writer)
+        import os
+
+        os.replace(temporary + "." + suffix, temporary)
+    plt.close(fig)
+    return path
+
+
+def plot_maps(cube, times=3, path=None):
+    """Earth and Moon angle maps of a :class:`~tess_backml.cube.BackgroundCube` at a few times."""
+    import matplotlib.pyplot as plt
+
+    indices = np.linspace(0, len(cube.time) - 1, times).astype(int)
+    fig, axes = plt.subplots(2, times, figsize=(4.2 * times, 7), squeeze=False, layout="constrained")
+    for column, index in enumerate(indices):
+        for row, body in enumerate(("earth", "moon")):
+            data = cube.__dict__[f"{body}_maps"]["alt"][index]
+            image = axes[row, column].imshow(data, origin="lower", cmap="viridis")
+            fig.colorbar(image, ax=axes[row, column], shrink=0.7, label=f"{body} angle [deg]")
+            axes[row, column].set_title(f"{body.capitalize()}, BTJD {cube.time[index]:.2f}", fontsize=9)
+            axes[row, column].set_xlabel("column bin", fontsize=8)
+            axes[row, column].set_ylabel("row bin", fontsize=8)
+    fig.suptitle(f"Angle between each bin's line of sight and the body: sector {cube.sector} camera {cube.camera} CCD {cube.ccd}", fontsize=9)
+    return _save(fig, path)

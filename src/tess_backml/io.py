@@ -1,0 +1,238 @@
+"""File formats: the scattered-light cube (FITS) and the training set (NPZ).
+
+SL cube FITS (the original tess-backml format, FILEVER 1.0; ours write 1.1)
+---------------------------------------------------------------------------
+========  ======================  =================================================
+HDU       name                    content
+========  ======================  =================================================
+0         PRIMARY                 SECTOR, CAMERA, CCD, TSTART, TSTOP (BTJD), PIXBIN,
+                                  PIXBINM, IMGSIZEX, IMGSIZEY, TIMBINS (h), TIMBINM,
+                                  TIMSIZE, CREATOR, PROCVER, FILEVER, ...
+1         SCATTER LIGHT CUBE      float32, numpy shape (ncol, nrow, ntime, 2): the
+                                  transpose of (2, ntime, nrow, ncol); [0] flux, [1] error
+2         PIXEL COUNTS            int (nrow, ncol): valid pixels per bin
+3         TIME                    table, column ``time`` (JD = BTJD + 2457000); BINNED
+4         FRAMES (1.1 only)       table per time bin: NFRAMES, CADENCENO, BTJD
+========  ======================  =================================================
+
+Readers of FILEVER 1.0 files (the original package's) use HDUs 0-3 only, so
+files written here open with them unchanged.
+"""
+
+from __future__ import annotations
+
+import datetime
+from dataclasses import dataclass, field
+
+import numpy as np
+from astropy.io import fits
+
+from . import __version__
+from ._files import atomic_output
+from .constants import BTJD_OFFSET
+from .errors import FileFormatError, TessBackmlError
+
+FILE_VERSION = "1.1"
+HDU_CUBE, HDU_COUNTS, HDU_TIME, HDU_FRAMES = "SCATTER LIGHT CUBE", "PIXEL COUNTS", "TIME", "FRAMES"
+_REQUIRED_KEYS = ("SECTOR", "CAMERA", "CCD", "PIXBIN", "TIMSIZE", "IMGSIZEX", "IMGSIZEY")
+
+
+@dataclass
+class SLCube:
+    """A scattered-light cube in memory.
+
+    Attributes
+    ----------
+    sector, camera, ccd : int
+    flux, flux_err : ndarray (ntime, nrow, ncol) float32
+        Scattered light and its error, e-/s.
+    time : ndarray (ntime,)
+        BTJD of each time bin (or frame).
+    pixel_counts : ndarray (nrow, ncol)
+        Background pixels that went into each bin.
+    pixel_bin : int
+        Bin size in pixels.
+    binned : bool
+        Whether the time axis is binned.
+    time_bin_hours : float
+    frames_per_bin, cadenceno : ndarray (ntime,), optional
+    header : astropy.io.fits.Header
+        Primary header: kept from a file that was read, so a round trip leaves
+        its keys unchanged.
+    """
+
+    sector: int
+    camera: int
+    ccd: int
+    flux: np.ndarray
+    flux_err: np.ndarray
+    time: np.ndarray
+    pixel_counts: np.ndarray
+    pixel_bin: int
+    binned: bool = True
+    time_bin_hours: float = 2.0
+    pixel_bin_method: str = "median"
+    time_bin_method: str = "mean"
+    frames_per_bin: np.ndarray | None = None
+    cadenceno: np.ndarray | None = None
+    header: fits.Header = field(default_factory=fits.Header)
+
+    @property
+    def shape(self):
+        return self.flux.shape
+
+    def bin_centres(self):
+        """Bin centres in 1-based CCD coordinates: (rows (nrow,), columns (ncol,)).
+
+        Bin ``i`` covers science rows ``i*b .. i*b + b - 1`` (0-based), i.e. CCD
+        rows ``i*b + 1 .. i*b + b``, whose centre is ``(i + 0.5) * b + 0.5``;
+        columns likewise, offset by the 44 collateral columns.
+        """
+        from .constants import FIRST_SCIENCE_COLUMN, FIRST_SCIENCE_ROW
+
+        b = self.pixel_bin
+        rows = (np.arange(self.flux.shape[1]) + 0.5) * b - 0.5 + FIRST_SCIENCE_ROW
+        cols = (np.arange(self.flux.shape[2]) + 0.5) * b - 0.5 + FIRST_SCIENCE_COLUMN
+        return rows, cols
+
+
+def _primary_header(cube: SLCube) -> fits.Header:
+    header = cube.header.copy()
+    fresh = "CREATOR" not in header
+    ntime, nrow, ncol = cube.flux.shape
+    values = {
+        "SECTOR": (int(cube.sector), "Observing sector"),
+        "CAMERA": (int(cube.camera), "Camera number"),
+        "CCD": (int(cube.ccd), "CCD chip number"),
+        "PIXBIN": (int(cube.pixel_bin), "Bin size in pixel space"),
+        "PIXBINM": (cube.pixel_bin_method, "Method of binning in pixel space"),
+        "IMGSIZEX": (int(ncol), "Image size in axis X"),
+        "IMGSIZEY": (int(nrow), "Image size in axis Y"),
+        "TIMBINS": (float(cube.time_bin_hours), "[h] bin size in time axis"),
+        "TIMBINM": (cube.time_bin_method, "Method of binning in time"),
+        "TIMSIZE": (int(ntime), "Cube size in time axis"),
+    }
+    if fresh:
+        values.update(
+            {
+                "TSTART": (float(np.min(cube.time)), "first time bin, BTJD"),
+                "TSTOP": (float(np.max(cube.time)), "last time bin, BTJD"),
+                "DATE": (datetime.date.today().isoformat(), "file creation date"),
+                "CREATOR": ("tess-backml", "Software of origin"),
+                "PROCVER": (__version__, "Software version"),
+                "FILEVER": (FILE_VERSION, "file format version"),
+                "TIMESYS": ("TDB", "time system is Barycentric Dynamical Time (TDB)"),
+                "BJDREFI": (2457000, "integer part of BTJD reference date"),
+                "OBJECT": ("Scatter Light cube", "Type of data"),
+            }
+        )
+    for key, (value, comment) in values.items():
+        if header.get(key) != value:
+            header[key] = (value, comment)
+    return header
+
+
+def write_sl_cube(path, cube: SLCube, overwrite: bool = True) -> str:
+    """Write an :class:`SLCube` in the SL cube FITS format, atomically.
+
+    The file appears only when complete (temporary file, then rename).
+    """
+    from pathlib import Path
+
+    if Path(path).exists() and not overwrite:
+        raise TessBackmlError(f"{path} exists (use overwrite)")
+    flux = np.asarray(cube.flux, dtype=np.float32)
+    error = np.asarray(cube.flux_err, dtype=np.float32)
+    if flux.shape != error.shape or flux.ndim != 3:
+        raise TessBackmlError(f"flux {flux.shape} and error {error.shape} must be equal (ntime, nrow, ncol) arrays")
+    data = np.stack([flux, error]).T  # (ncol, nrow, ntime, 2), the original layout
+    primary = fits.PrimaryHDU(header=_primary_header(cube))
+    cube_hdu = fits.ImageHDU(data, name=HDU_CUBE)
+    counts = fits.ImageHDU(np.asarray(cube.pixel_counts), name=HDU_COUNTS)
+    time_hdu = fits.BinTableHDU.from_columns(
+        [fits.Column(name="time", format="D", unit="jd", array=np.asarray(cube.time, float) + BTJD_OFFSET)],
+        name=HDU_TIME,
+    )
+    time_hdu.header["BINNED"] = (bool(cube.binned), "Is cube binned in time")
+    hdus = [primary, cube_hdu, counts, time_hdu]
+    if cube.frames_per_bin is not None or cube.cadenceno is not None:
+        ntime = flux.shape[0]
+        frames = np.ones(ntime, int) if cube.frames_per_bin is None else np.asarray(cube.frames_per_bin)
+        cadences = np.full(ntime, np.nan) if cube.cadenceno is None else np.asarray(cube.cadenceno, float)
+        hdus.append(
+            fits.BinTableHDU.from_columns(
+                [
+                    fits.Column(name="NFRAMES", format="J", array=frames),
+                    fits.Column(name="CADENCENO", format="D", array=cadences),
+                    fits.Column(name="BTJD", format="D", array=np.asarray(cube.time, float)),
+                ],
+                name=HDU_FRAMES,
+            )
+        )
+    with atomic_output(path, None) as temporary:
+        fits.HDUList(hdus).writeto(temporary, overwrite=True)
+    return str(path)
+
+
+def read_sl_cube(path) -> SLCube:
+    """Read an SL cube FITS file (FILEVER 1.0 from the original package, or 1.1)."""
+
+    def fail(reason):
+        raise FileFormatError(f"{path} is not a tess-backml SL cube: {reason}")
+
+    try:
+        hdul = fits.open(path, memmap=False)
+    except FileNotFoundError:
+        raise TessBackmlError(f"no such SL cube file: {path}") from None
+    except (OSError, TypeError, ValueError) as exc:
+        fail(f"cannot read it as FITS ({exc})")
+    with hdul:
+        if len(hdul) < 4:
+            fail(f"it has {len(hdul)} HDUs, expected at least 4")
+        header = hdul[0].header
+        missing = [key for key in _REQUIRED_KEYS if key not in header]
+        if missing:
+            fail(f"its primary header lacks {', '.join(missing)}")
+        try:
+            data = np.asarray(hdul[1].data, dtype=np.float32).T
+            counts = np.asarray(hdul[2].data)
+            time = np.asarray(hdul[3].data["time"], dtype=float) - BTJD_OFFSET
+            binned = bool(hdul[3].header.get("BINNED", True))
+        except (TypeError, KeyError, ValueError, AttributeError) as exc:
+            fail(f"unexpected HDU contents ({exc})")
+        expected = (2, header["TIMSIZE"], header["IMGSIZEY"], header["IMGSIZEX"])
+        if data.shape != expected:
+            fail(f"cube shape {data.shape} does not match its header {expected}")
+        if counts.shape != expected[2:] or time.shape != (expected[1],):
+            fail("pixel counts or time table do not match the cube")
+        frames = cadenceno = None
+        if len(hdul) > 4 and hdul[4].name == HDU_FRAMES:
+            frames = np.asarray(hdul[4].data["NFRAMES"])
+            cadenceno = np.asarray(hdul[4].data["CADENCENO"])
+        return SLCube(
+            sector=int(header["SECTOR"]),
+            camera=int(header["CAMERA"]),
+            ccd=int(header["CCD"]),
+            flux=data[0],
+            flux_err=data[1],
+            time=time,
+            pixel_counts=counts,
+            pixel_bin=int(header["PIXBIN"]),
+            binned=binned,
+            time_bin_hours=float(header.get("TIMBINS", 0.0)),
+            pixel_bin_method=str(header.get("PIXBINM", "median")),
+            time_bin_method=str(header.get("TIMBINM", "mean")),
+            frames_per_bin=frames,
+            cadenceno=cadenceno,
+            header=header.copy(),
+        )
+
+
+def write_npz(path, arrays: dict) -> str:
+    """Write a training-set NPZ atomically (plain arrays only: it loads without pickle)."""
+    for key, value in arrays.items():
+        if np.asarray(value).dtype == object:
+            raise TessBackmlError(f"NPZ entry {key!r} is not a plain array")
+    with atomic_output(path, "wb") as stream:
+        np.savez(stream, **arrays)
+    return str(path)
