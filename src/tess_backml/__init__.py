@@ -12,4 +12,14 @@ log = logging.getLogger("tess_backml")
 
 from .errors import EphemerisRangeError, FileFormatError, TessBackmlError  # noqa: E402
 
-__all__ = ["__version__", "log", "TessBackmlError", "FileFormatError", "EphemerisRangeError"]
+
+def __getattr__(name):
+    # BackgroundCube pulls in numba and the sources: import it only when asked for.
+    if name == "BackgroundCube":
+        from .cube import BackgroundCube
+
+        return BackgroundCube
+    raise AttributeError(f"module 'tess_backml' has no attribute {name!r}")
+
+
+__all__ = ["__version__", "log", "BackgroundCube", "TessBackmlError", "FileFormatError", "EphemerisRangeError"]

@@ -221,7 +221,7 @@ def run_demo(args) -> int:
 
     started = time.time()
     _make_directory(args.out_dir)
-    step = 6 if args.quick else 1
+    step = 8 if args.quick else 1
     print(f"demo: simulated sector 4, camera 1, CCD 1{' (every 6th frame: --quick)' if args.quick else ''}")
     args.frames = slice(None, None, step)
     cube = _build_cube(args, 4, 1, 1, "sim")
@@ -340,7 +340,7 @@ def build_parser() -> argparse.ArgumentParser:
         "and print how close the cube is to the simulator's truth.",
     )
     demo.add_argument("--out-dir", default="demo-output")
-    demo.add_argument("--quick", action="store_true", help="every 6th frame (a few minutes on a laptop)")
+    demo.add_argument("--quick", action="store_true", help="every 8th frame (two to three minutes on a laptop)")
     _add_cube_options(demo, with_target=False)
     demo.set_defaults(handler=run_demo)
 
