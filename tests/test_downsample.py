@@ -5,7 +5,14 @@ import warnings
 import numpy as np
 import pytest
 
-from tess_backml.downsample import MEDIAN_EFFICIENCY, _batcher_network, bin_errors, check_img_bin, pool_frames
+from tess_backml.downsample import (
+    MEDIAN_EFFICIENCY,
+    _batcher_network,
+    _network_stages,
+    bin_errors,
+    check_img_bin,
+    pool_frames,
+)
 from tess_backml.errors import TessBackmlError
 
 
@@ -53,6 +60,11 @@ def test_fixed_bins_match_the_original(frames, img_bin):
 
 def test_sorting_network_sorts_every_zero_one_input():
     network = _batcher_network(16)
+    pairs, bounds, untouched = _network_stages(network, 16)
+    assert np.array_equal(pairs, network) and bounds[-1] == len(network)
+    for stage in range(len(bounds) - 1):  # pairs within a stage are disjoint
+        lanes = pairs[bounds[stage] : bounds[stage + 1]].ravel()
+        assert len(set(lanes)) == len(lanes) and not untouched[stage, lanes].any()
     values = (np.arange(2**16)[:, None] >> np.arange(16)) & 1
     for a, b in network:
         low, high = np.minimum(values[:, a], values[:, b]), np.maximum(values[:, a], values[:, b])

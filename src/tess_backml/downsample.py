@@ -46,18 +46,39 @@ def _batcher_network(n: int) -> np.ndarray:
     return np.array(pairs, dtype=np.int64)
 
 
-#: 63 compare-exchanges that sort 16 values.
-_NETWORK_16 = _batcher_network(16)
+def _network_stages(pairs: np.ndarray, n: int):
+    """Group compare-exchanges into stages of disjoint pairs, keeping their order.
+
+    Returns the pairs, the stage boundaries into them, and for each stage the
+    lanes it does not touch. Each stage can then be applied out of place (from one
+    buffer into another), which lets the compiler vectorise it.
+    """
+    bounds = [0]
+    used = set()
+    for k, (a, b) in enumerate(pairs):
+        if a in used or b in used:
+            bounds.append(k)
+            used = set()
+        used.update((int(a), int(b)))
+    bounds.append(len(pairs))
+    untouched = np.ones((len(bounds) - 1, n), bool)
+    for stage in range(len(bounds) - 1):
+        untouched[stage, pairs[bounds[stage] : bounds[stage + 1]].ravel()] = False
+    return pairs, np.array(bounds, dtype=np.int64), untouched
+
+
+#: 63 compare-exchanges that sort 16 values, in stages of disjoint pairs.
+_NETWORK_16 = _network_stages(_batcher_network(16), 16)
 
 
 @numba.njit(parallel=True, cache=True)
-def _rolling_pass(src, network):
+def _rolling_pass(src, pairs, bounds, untouched):
     """One 4x4 / stride-2 NaN-median pass with a one-pixel NaN border: (n, H, W) -> (n, H/2, W/2).
 
     Each output row is done at once: its windows' 16 values sit in 16 lanes
-    (NaN and the border become +inf), a fixed sorting network orders them with
-    branch-free min/max over the lanes, and each window's median is read at the
-    middle of its valid values.
+    (NaN and the border become +inf), a sorting network orders them with min/max
+    over the lanes, stage by stage from one buffer into another (so the loops
+    vectorise), and each window's median is read at the middle of its valid values.
     """
     n, height, width = src.shape
     out_h, out_w = height // 2, width // 2
@@ -67,6 +88,7 @@ def _rolling_pass(src, network):
         frame = task // out_h
         i = task % out_h
         lanes = np.empty((16, out_w), np.float32)
+        spare = np.empty((16, out_w), np.float32)
         counts = np.zeros(out_w, np.int32)
         padded = np.empty(width + 2, np.float32)
         for dr in range(4):
@@ -87,22 +109,30 @@ def _rolling_pass(src, network):
                     v = padded[2 * j + dc]
                     lane[j] = v
                     counts[j] += v < inf
-        for k in range(network.shape[0]):
-            a = lanes[network[k, 0]]
-            b = lanes[network[k, 1]]
-            for j in range(out_w):
-                x = a[j]
-                y = b[j]
-                a[j] = min(x, y)
-                b[j] = max(x, y)
+        current, other = lanes, spare
+        for stage in range(bounds.shape[0] - 1):
+            for lane in range(16):
+                if untouched[stage, lane]:
+                    other[lane, :] = current[lane, :]
+            for k in range(bounds[stage], bounds[stage + 1]):
+                a = current[pairs[k, 0]]
+                b = current[pairs[k, 1]]
+                low = other[pairs[k, 0]]
+                high = other[pairs[k, 1]]
+                for j in range(out_w):
+                    x = a[j]
+                    y = b[j]
+                    low[j] = x if x < y else y
+                    high[j] = y if x < y else x
+            current, other = other, current
         for j in range(out_w):
             count = counts[j]
             if count == 0:
                 out[frame, i, j] = np.nan
             elif count % 2:
-                out[frame, i, j] = lanes[count // 2, j]
+                out[frame, i, j] = current[count // 2, j]
             else:
-                out[frame, i, j] = np.float32(0.5) * (lanes[count // 2 - 1, j] + lanes[count // 2, j])
+                out[frame, i, j] = np.float32(0.5) * (current[count // 2 - 1, j] + current[count // 2, j])
     return out
 
 
@@ -131,9 +161,12 @@ def _fixed_pass(src, size):
     return out
 
 
-@numba.njit(parallel=True, cache=True)
+@numba.njit(parallel=True, cache=True, fastmath={"reassoc", "contract"})
 def _bin_error(flux, error, size, extra_variance):
-    """Error of a bin's median: sqrt(pi/2) * rms(error) / sqrt(N) over its valid pixels, and N."""
+    """Error of a bin's median: sqrt(pi/2) * rms(error) / sqrt(N) over its valid pixels, and N.
+
+    Sums may be reassociated (vectorised); NaN semantics are kept.
+    """
     n, height, width = flux.shape
     out_h, out_w = height // size, width // size
     out = np.empty((n, out_h, out_w), np.float32)
@@ -142,20 +175,28 @@ def _bin_error(flux, error, size, extra_variance):
     for task in numba.prange(n * out_h):
         frame = task // out_h
         i = task % out_h
-        for j in range(out_w):
-            count = 0
-            total = 0.0
-            for r in range(i * size, (i + 1) * size):
+        totals = np.zeros(out_w, np.float32)
+        valid_counts = np.zeros(out_w, np.int32)
+        for r in range(i * size, (i + 1) * size):
+            flux_row = flux[frame, r]
+            error_row = error[frame, r]
+            for j in range(out_w):
+                total = np.float32(0.0)
+                count = 0
                 for c in range(j * size, (j + 1) * size):
-                    if flux[frame, r, c] == flux[frame, r, c]:
-                        e = error[frame, r, c]
-                        total += e * e
-                        count += 1
+                    valid = flux_row[c] == flux_row[c]
+                    e = error_row[c]
+                    total += e * e if valid else np.float32(0.0)
+                    count += valid
+                totals[j] += total
+                valid_counts[j] += count
+        for j in range(out_w):
+            count = valid_counts[j]
             counts[frame, i, j] = count
             if count == 0:
                 out[frame, i, j] = np.nan
             else:
-                out[frame, i, j] = efficiency * np.sqrt(total * (1.0 + extra_variance) / count) / np.sqrt(count)
+                out[frame, i, j] = efficiency * np.sqrt(totals[j] * (1.0 + extra_variance) / count) / np.sqrt(count)
     return out, counts
 
 
@@ -226,7 +267,7 @@ def pool_frames(frames, img_bin: int, rolling: bool = True) -> np.ndarray:
     if not rolling:
         return _fixed_pass(array, img_bin)
     for _ in range(int(np.log2(img_bin))):
-        array = _rolling_pass(array, _NETWORK_16)
+        array = _rolling_pass(array, *_NETWORK_16)
     return array
 
 
