@@ -60,11 +60,11 @@ def test_fixed_bins_match_the_original(frames, img_bin):
 
 def test_sorting_network_sorts_every_zero_one_input():
     network = _batcher_network(16)
-    pairs, bounds, untouched = _network_stages(network, 16)
+    pairs, bounds, carry = _network_stages(network, 16)
     assert np.array_equal(pairs, network) and bounds[-1] == len(network)
     for stage in range(len(bounds) - 1):  # pairs within a stage are disjoint
         lanes = pairs[bounds[stage] : bounds[stage + 1]].ravel()
-        assert len(set(lanes)) == len(lanes) and not untouched[stage, lanes].any()
+        assert len(set(lanes)) == len(lanes) and not carry[stage, lanes].any()
     values = (np.arange(2**16)[:, None] >> np.arange(16)) & 1
     for a, b in network:
         low, high = np.minimum(values[:, a], values[:, b]), np.maximum(values[:, a], values[:, b])

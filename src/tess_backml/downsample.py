@@ -30,10 +30,14 @@ from .errors import TessBackmlError
 MEDIAN_EFFICIENCY = float(np.sqrt(np.pi / 2))
 
 
-def _batcher_network(n: int) -> np.ndarray:
-    """Compare-exchange pairs of Batcher's odd-even merge sort for ``n`` (a power of two) inputs."""
+def _batcher_network(n: int, first_merge: int = 1) -> np.ndarray:
+    """Compare-exchange pairs of Batcher's odd-even merge sort for ``n`` (a power of two) inputs.
+
+    With ``first_merge=m`` only the merges of sorted runs of length ``m`` and up are
+    kept: ``_batcher_network(16, 8)`` merges two sorted halves of 8.
+    """
     pairs = []
-    p = 1
+    p = first_merge
     while p < n:
         k = p
         while k >= 1:
@@ -46,13 +50,25 @@ def _batcher_network(n: int) -> np.ndarray:
     return np.array(pairs, dtype=np.int64)
 
 
-def _network_stages(pairs: np.ndarray, n: int):
+def _network_stages(pairs: np.ndarray, n: int, needed=None):
     """Group compare-exchanges into stages of disjoint pairs, keeping their order.
 
-    Returns the pairs, the stage boundaries into them, and for each stage the
-    lanes it does not touch. Each stage can then be applied out of place (from one
-    buffer into another), which lets the compiler vectorise it.
+    With ``needed`` (the output lanes that will be read), compare-exchanges that
+    cannot affect those lanes are dropped. Returns the pairs, the stage
+    boundaries into them, and for each stage the lanes it must carry over
+    unchanged (untouched by the stage, but read later). Each stage can then be
+    applied out of place, from one buffer into another, which vectorises.
     """
+    pairs = np.asarray(pairs, dtype=np.int64).reshape(-1, 2)
+    if needed is not None:
+        live = set(needed)
+        kept = []
+        for a, b in pairs[::-1]:
+            if a in live or b in live:
+                kept.append((a, b))
+                live |= {int(a), int(b)}
+        pairs = np.array(kept[::-1], dtype=np.int64).reshape(-1, 2)
+    final = set(range(n)) if needed is None else set(needed)
     bounds = [0]
     used = set()
     for k, (a, b) in enumerate(pairs):
@@ -61,78 +77,172 @@ def _network_stages(pairs: np.ndarray, n: int):
             used = set()
         used.update((int(a), int(b)))
     bounds.append(len(pairs))
-    untouched = np.ones((len(bounds) - 1, n), bool)
+    carry = np.zeros((len(bounds) - 1, n), bool)
     for stage in range(len(bounds) - 1):
-        untouched[stage, pairs[bounds[stage] : bounds[stage + 1]].ravel()] = False
-    return pairs, np.array(bounds, dtype=np.int64), untouched
+        later = set(pairs[bounds[stage + 1] :].ravel().tolist()) | final
+        touched = set(pairs[bounds[stage] : bounds[stage + 1]].ravel().tolist())
+        for lane in later - touched:
+            carry[stage, lane] = True
+    return pairs, np.array(bounds, dtype=np.int64), carry
 
 
 #: 63 compare-exchanges that sort 16 values, in stages of disjoint pairs.
 _NETWORK_16 = _network_stages(_batcher_network(16), 16)
+#: 19 that sort 8 values; and the merge of two sorted runs of 8 down to the ranks a
+#: median of at most 16 values reads (0-8), less its first stage (done while loading).
+_SORT_8 = _network_stages(_batcher_network(8), 8)
+#: 5 that sort the 4 values of a 2 x 2 quad, and the merge of two sorted quads (9, of
+#: which the first stage, lane i against lane i + 4, is done while loading).
+_SORT_4 = _network_stages(_batcher_network(4), 4)
+_QUAD_FIRST_STAGE = np.array([(i, i + 4) for i in range(4)])
+assert np.array_equal(_batcher_network(8, first_merge=4)[:4], _QUAD_FIRST_STAGE)
+_MERGE_4_4 = _network_stages(_batcher_network(8, first_merge=4)[4:], 8)
+_MERGE_FIRST_STAGE = np.array([(i, i + 8) for i in range(8)])
+assert np.array_equal(_batcher_network(16, first_merge=8)[:8], _MERGE_FIRST_STAGE)
+_MERGE_8_8 = _network_stages(_batcher_network(16, first_merge=8)[8:], 16, needed=range(9))
+
+
+@numba.njit(cache=True, inline="always")
+def _apply_stages(buffers, pairs, bounds, carry, width):
+    """Run a staged compare-exchange network over lanes, out of place.
+
+    ``buffers`` is (2, lanes, width): stage ``s`` reads ``buffers[s % 2]`` and
+    writes ``buffers[1 - s % 2]``. Returns the index of the buffer holding the
+    result. (Swapping array variables, or numba slice assignment, stops LLVM from
+    vectorising these loops; parity indexing and plain loops do not.)
+    """
+    for stage in range(bounds.shape[0] - 1):
+        current = buffers[stage % 2]
+        other = buffers[1 - stage % 2]
+        for lane in range(current.shape[0]):
+            if carry[stage, lane]:
+                source = current[lane]
+                target = other[lane]
+                for j in range(width):
+                    target[j] = source[j]
+        for k in range(bounds[stage], bounds[stage + 1]):
+            a = current[pairs[k, 0]]
+            b = current[pairs[k, 1]]
+            low = other[pairs[k, 0]]
+            high = other[pairs[k, 1]]
+            for j in range(width):
+                x = a[j]
+                y = b[j]
+                low[j] = x if x < y else y
+                high[j] = y if x < y else x
+    return (bounds.shape[0] - 1) % 2
+
+
+@numba.njit(cache=True, inline="always")
+def _load_quads(src, frame, r0, quads, counts, out_w):
+    """Sorted 2 x 2 quads of input rows r0, r0 + 1 (quad k: columns 2k - 1, 2k); NaN and
+    the border become +inf. ``quads`` is (2, 4, out_w + 1); returns the buffer index."""
+    height, width = src.shape[1], src.shape[2]
+    inf = np.float32(np.inf)
+    lanes = quads[0]
+    for k in range(out_w + 1):
+        counts[k] = 0
+    for dr in range(2):
+        r = r0 + dr
+        left = lanes[2 * dr]
+        right = lanes[2 * dr + 1]
+        if r < 0 or r >= height:
+            for k in range(out_w + 1):
+                left[k] = inf
+                right[k] = inf
+            continue
+        row = src[frame, r]
+        left[0] = inf
+        right[out_w] = inf
+        for k in range(out_w):
+            v = row[2 * k]
+            v = v if v == v else inf
+            right[k] = v
+            counts[k] += v < inf
+            w = row[2 * k + 1]
+            w = w if w == w else inf
+            left[k + 1] = w
+            counts[k + 1] += w < inf
+    return _apply_stages(quads, _SORT_4[0], _SORT_4[1], _SORT_4[2], out_w + 1)
 
 
 @numba.njit(parallel=True, cache=True)
-def _rolling_pass(src, pairs, bounds, untouched):
+def _rolling_pass(src, chunks):
     """One 4x4 / stride-2 NaN-median pass with a one-pixel NaN border: (n, H, W) -> (n, H/2, W/2).
 
-    Each output row is done at once: its windows' 16 values sit in 16 lanes
-    (NaN and the border become +inf), a sorting network orders them with min/max
-    over the lanes, stage by stage from one buffer into another (so the loops
-    vectorise), and each window's median is read at the middle of its valid values.
+    Windows overlap by two rows and two columns, so the work is shared: each
+    pair of input rows is cut into 2 x 2 quads, sorted once (and reused by the
+    next output row); two quads merge into a sorted 4 x 2 cell, shared by two
+    neighbouring windows; each window merges its two cells, keeping the ranks a
+    median needs. Values sit in lanes (NaN and the border become +inf) and the
+    networks run stage by stage from one buffer into another, so the min/max
+    loops vectorise. A window's median is read at the middle of its valid values.
     """
     n, height, width = src.shape
     out_h, out_w = height // 2, width // 2
     out = np.empty((n, out_h, out_w), np.float32)
-    inf = np.float32(np.inf)
-    for task in numba.prange(n * out_h):
-        frame = task // out_h
-        i = task % out_h
-        lanes = np.empty((16, out_w), np.float32)
-        spare = np.empty((16, out_w), np.float32)
-        counts = np.zeros(out_w, np.int32)
-        padded = np.empty(width + 2, np.float32)
-        for dr in range(4):
-            r = 2 * i - 1 + dr
-            if r < 0 or r >= height:
-                for dc in range(4):
-                    lanes[4 * dr + dc, :] = inf
-                continue
-            row = src[frame, r]
-            padded[0] = inf
-            padded[width + 1] = inf
-            for c in range(width):
-                v = row[c]
-                padded[c + 1] = v if v == v else inf
-            for dc in range(4):
-                lane = lanes[4 * dr + dc]
+    tasks = n * out_h
+    chunks = max(min(chunks, tasks), 1)
+    for chunk in numba.prange(chunks):
+        # buffers are allocated once per chunk of consecutive rows, not once per row
+        top = np.empty((2, 4, out_w + 1), np.float32)
+        bottom = np.empty((2, 4, out_w + 1), np.float32)
+        top_counts = np.zeros(out_w + 1, np.int32)
+        bottom_counts = np.zeros(out_w + 1, np.int32)
+        cells = np.empty((2, 8, out_w + 1), np.float32)
+        lanes = np.empty((2, 16, out_w), np.float32)
+        top_index = 0
+        bottom_index = 0
+        previous = -2
+        for task in range(chunk * tasks // chunks, (chunk + 1) * tasks // chunks):
+            frame = task // out_h
+            i = task % out_h
+            # output row i reads input rows 2i - 1 .. 2i + 2: quads of rows (2i - 1, 2i) and
+            # (2i + 1, 2i + 2); the first are the previous row's second quads.
+            if task == previous + 1 and i > 0:
+                top, bottom = bottom, top
+                top_counts, bottom_counts = bottom_counts, top_counts
+                top_index = bottom_index
+            else:
+                top_index = _load_quads(src, frame, 2 * i - 1, top, top_counts, out_w)
+            bottom_index = _load_quads(src, frame, 2 * i + 1, bottom, bottom_counts, out_w)
+            previous = task
+            # merge the two sorted quads into sorted 8-value cells; first stage while loading
+            upper = top[top_index]
+            lower = bottom[bottom_index]
+            first = cells[0]
+            for lane in range(4):
+                a = upper[lane]
+                b = lower[lane]
+                low = first[lane]
+                high = first[4 + lane]
+                for k in range(out_w + 1):
+                    x = a[k]
+                    y = b[k]
+                    low[k] = x if x < y else y
+                    high[k] = y if x < y else x
+            ordered = cells[_apply_stages(cells, _MERGE_4_4[0], _MERGE_4_4[1], _MERGE_4_4[2], out_w + 1)]
+            # window j merges cell j (lanes 0-7) with cell j + 1 (lanes 8-15); first stage here
+            first = lanes[0]
+            for lane in range(8):
+                source = ordered[lane]
+                low = first[lane]
+                high = first[8 + lane]
                 for j in range(out_w):
-                    v = padded[2 * j + dc]
-                    lane[j] = v
-                    counts[j] += v < inf
-        current, other = lanes, spare
-        for stage in range(bounds.shape[0] - 1):
-            for lane in range(16):
-                if untouched[stage, lane]:
-                    other[lane, :] = current[lane, :]
-            for k in range(bounds[stage], bounds[stage + 1]):
-                a = current[pairs[k, 0]]
-                b = current[pairs[k, 1]]
-                low = other[pairs[k, 0]]
-                high = other[pairs[k, 1]]
-                for j in range(out_w):
-                    x = a[j]
-                    y = b[j]
+                    x = source[j]
+                    y = source[j + 1]
                     low[j] = x if x < y else y
                     high[j] = y if x < y else x
-            current, other = other, current
-        for j in range(out_w):
-            count = counts[j]
-            if count == 0:
-                out[frame, i, j] = np.nan
-            elif count % 2:
-                out[frame, i, j] = current[count // 2, j]
-            else:
-                out[frame, i, j] = np.float32(0.5) * (current[count // 2 - 1, j] + current[count // 2, j])
+            merged = lanes[_apply_stages(lanes, _MERGE_8_8[0], _MERGE_8_8[1], _MERGE_8_8[2], out_w)]
+            result = out[frame, i]
+            for j in range(out_w):
+                # branch-free median: for an odd count both ranks are the same value, and
+                # 0.5 * (x + x) == x exactly
+                count = top_counts[j] + top_counts[j + 1] + bottom_counts[j] + bottom_counts[j + 1]
+                below = merged[max(count - 1, 0) // 2, j]
+                above = merged[count // 2, j]
+                value = np.float32(0.5) * (below + above)
+                result[j] = value if count > 0 else np.float32(np.nan)
     return out
 
 
@@ -175,21 +285,22 @@ def _bin_error(flux, error, size, extra_variance):
     for task in numba.prange(n * out_h):
         frame = task // out_h
         i = task % out_h
-        totals = np.zeros(out_w, np.float32)
-        valid_counts = np.zeros(out_w, np.int32)
+        column_totals = np.zeros(width, np.float32)
+        column_counts = np.zeros(width, np.int32)
         for r in range(i * size, (i + 1) * size):
             flux_row = flux[frame, r]
             error_row = error[frame, r]
-            for j in range(out_w):
-                total = np.float32(0.0)
-                count = 0
-                for c in range(j * size, (j + 1) * size):
-                    valid = flux_row[c] == flux_row[c]
-                    e = error_row[c]
-                    total += e * e if valid else np.float32(0.0)
-                    count += valid
-                totals[j] += total
-                valid_counts[j] += count
+            for c in range(width):
+                valid = flux_row[c] == flux_row[c]
+                e = error_row[c]
+                column_totals[c] += e * e if valid else np.float32(0.0)
+                column_counts[c] += valid
+        totals = np.zeros(out_w, np.float32)
+        valid_counts = np.zeros(out_w, np.int32)
+        for j in range(out_w):
+            for c in range(j * size, (j + 1) * size):
+                totals[j] += column_totals[c]
+                valid_counts[j] += column_counts[c]
         for j in range(out_w):
             count = valid_counts[j]
             counts[frame, i, j] = count
@@ -267,7 +378,7 @@ def pool_frames(frames, img_bin: int, rolling: bool = True) -> np.ndarray:
     if not rolling:
         return _fixed_pass(array, img_bin)
     for _ in range(int(np.log2(img_bin))):
-        array = _rolling_pass(array, *_NETWORK_16)
+        array = _rolling_pass(array, 8 * numba.get_num_threads())
     return array
 
 
