@@ -200,3 +200,19 @@ def test_cube_command_errors_are_one_line(tmp_path, capsys):
         if message is None:
             continue
         assert status == 2 and message in err and len(err.strip().splitlines()) == 1, err
+
+
+class BlankSector(SimulatedSector):
+    """A simulated sector whose pixels are all missing (NaN)."""
+
+    def _read_frames(self, indices):
+        flux, error = super()._read_frames(indices)
+        flux[:] = np.nan
+        return flux, error
+
+
+def test_a_source_with_no_valid_pixels_gives_a_clear_error():
+    blank = BlankSector(n_stars=10)
+    cube = BackgroundCube(4, 1, 1, source=blank, progress=False)
+    with pytest.warns(RuntimeWarning), pytest.raises(TessBackmlError, match="no finite values|every pixel is masked"):
+        cube.get_scatter_light_cube(frames=slice(0, 12))
