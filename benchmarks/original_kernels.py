@@ -28,3 +28,35 @@ def reference_rolling(image, img_bin):
     for _ in range(int(np.log2(img_bin))):
         image = reference_pooling(image, 4, 2, padding=1)
     return image
+
+
+def reference_evaluate(cube, cube_time, row_centres, col_centres, rows, cols, times, dt=3, dxy=2):
+    """The original ScatterLightCorrector's evaluation, re-implemented.
+
+    A window of +-``dt`` time bins and +-``dxy`` spatial bins around the request;
+    every pixel of the window is interpolated in time with
+    ``interp1d(kind="quadratic")``, then every time with ``RectBivariateSpline``
+    (kx = ky = 3) at the requested pixels. Loops over pixels and over times, as the
+    original did. Returns (ntimes, nrows, ncols).
+    """
+    from scipy.interpolate import RectBivariateSpline, interp1d
+
+    ti = max(np.searchsorted(cube_time, times.min()) - dt, 0)
+    tf = min(np.searchsorted(cube_time, times.max(), side="right") + dt, len(cube_time))
+    ri = max(np.searchsorted(row_centres, rows.min()) - dxy, 0)
+    rf = min(np.searchsorted(row_centres, rows.max(), side="right") + dxy, len(row_centres))
+    ci = max(np.searchsorted(col_centres, cols.min()) - dxy, 0)
+    cf = min(np.searchsorted(col_centres, cols.max(), side="right") + dxy, len(col_centres))
+    window = cube[ti:tf, ri:rf, ci:cf]
+    flat = window.reshape(window.shape[0], -1)
+    in_time = np.array(
+        [
+            interp1d(cube_time[ti:tf], pixel, kind="quadratic", bounds_error=False, fill_value="extrapolate")(times)
+            for pixel in flat.T
+        ]
+    ).T.reshape(len(times), window.shape[1], window.shape[2])
+    result = []
+    for image in in_time:
+        spline = RectBivariateSpline(col_centres[ci:cf], row_centres[ri:rf], image.T, kx=3, ky=3)
+        result.append(spline(cols, rows).T)
+    return np.array(result)

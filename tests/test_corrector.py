@@ -1,0 +1,130 @@
+"""ScatterLightCorrector on the real Sector 2 cube: agreement with the original method,
+errors, edges and bad input."""
+
+import sys
+
+import numpy as np
+import pytest
+from astropy.time import Time
+
+from conftest import REPO, shared_file
+from tess_backml.corrector import EXTRAPOLATED, IN_GAP, OUTSIDE_CUBE, ScatterLightCorrector, spline_weights
+from tess_backml.errors import TessBackmlError
+
+sys.path.insert(0, str(REPO / "benchmarks"))
+from original_kernels import reference_evaluate  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def corrector():
+    return ScatterLightCorrector(2, 1, 1, fname=str(shared_file("ffi_sl_cube_sector002_1-1_test.fits")))
+
+
+def test_agrees_with_the_original_method_inside_the_cube(corrector):
+    rows = np.arange(700, 725)
+    cols = np.arange(900, 927)
+    times = np.linspace(corrector.cube_time[5], corrector.cube_time[14], 40)
+    ours, _ = corrector.evaluate_scatterlight_model(rows, cols, times)
+    reference = reference_evaluate(
+        corrector.cube_sl, corrector.cube_time, corrector.row_cube, corrector.col_cube, rows, cols, times
+    )
+    local = corrector.cube_sl[3:17, 3:9, 5:10]
+    scale = local.max() - local.min()
+    assert np.abs(ours - reference).max() <= 0.02 * scale
+    assert not np.allclose(ours, ours[0])  # the scattered light really changes over these times
+
+
+def test_weights_reproduce_scipy_splines():
+    from scipy.interpolate import make_interp_spline
+
+    nodes = np.array([0.0, 1.0, 2.5, 3.0, 4.5, 6.0])
+    values = np.sin(nodes)
+    points = np.linspace(0, 6, 17)
+    for order in (2, 3):
+        weights = spline_weights(nodes, points, order)
+        assert np.allclose(weights @ values, make_interp_spline(nodes, values, k=order)(points))
+
+
+def test_interpolation_reproduces_the_cube_at_bin_centres_and_times(corrector):
+    sl, err = corrector.evaluate_scatterlight_model(corrector.row_cube, corrector.col_cube, corrector.cube_time)
+    assert np.allclose(sl, corrector.cube_sl, atol=1e-5)
+    # at a node every weight but one is zero: the error is the cube's own error
+    assert np.allclose(err, corrector.cube_sle, rtol=1e-4, atol=1e-7)
+
+
+def test_errors_come_from_the_cube_errors(corrector):
+    rows, cols = np.array([1000.0]), np.array([1000.0])
+    times = corrector.cube_time[:-1] + np.diff(corrector.cube_time) / 2
+    _, err = corrector.evaluate_scatterlight_model(rows, cols, times)
+    scaled = ScatterLightCorrector.__new__(ScatterLightCorrector)
+    scaled.__dict__.update(corrector.__dict__)
+    scaled.cube_sle = corrector.cube_sle * 3
+    _, err3 = scaled.evaluate_scatterlight_model(rows, cols, times)
+    assert np.allclose(err3, 3 * err, rtol=1e-5)
+    assert np.all(err > 0) and np.all(err < corrector.cube_sle.max())
+
+
+def test_edges_are_handled_explicitly(corrector):
+    first, last = corrector.cube_time[0], corrector.cube_time[-1]
+    half = corrector.half_bin
+    times = np.array([first - 0.5 * half, first, last + 0.9 * half, last + 3 * half])
+    # edge pixels: the corners of the science region, beyond the outermost bin centres
+    rows, cols = np.array([1, 2048]), np.array([45, 2092])
+    sl, err = corrector.evaluate_scatterlight_model(rows, cols, times)
+    assert corrector.flags.tolist() == [EXTRAPOLATED, 0, EXTRAPOLATED, OUTSIDE_CUBE]
+    assert np.all(np.isfinite(sl[:3])) and np.all(np.isnan(sl[3]))
+    assert np.allclose(sl[0], sl[1])  # constant extension before the first bin
+    corner = corrector.evaluate_scatterlight_model(corrector.row_cube[:1], corrector.col_cube[:1], times[1:2])[0]
+    assert np.allclose(sl[1, 0, 0], corner[0, 0, 0])  # pixel (1, 45) takes the outermost centre's value
+
+
+def test_times_in_a_gap_are_nan_and_flagged(corrector):
+    gapped = ScatterLightCorrector.__new__(ScatterLightCorrector)
+    gapped.__dict__.update(corrector.__dict__)
+    keep = np.r_[0:8, 14:20]
+    gapped.cube_time = corrector.cube_time[keep]
+    gapped.cube_sl, gapped.cube_sle = corrector.cube_sl[keep], corrector.cube_sle[keep]
+    gapped.gaps = [(corrector.cube_time[7], corrector.cube_time[14])]
+    middle = (corrector.cube_time[7] + corrector.cube_time[14]) / 2
+    sl, _ = gapped.evaluate_scatterlight_model(np.array([900]), np.array([900]), np.array([middle, corrector.cube_time[7] + 0.01]))
+    assert gapped.flags.tolist() == [IN_GAP, EXTRAPOLATED]
+    assert np.isnan(sl[0]).all() and np.isfinite(sl[1]).all()
+
+
+def test_times_as_jd_btjd_or_astropy_time_agree(corrector):
+    rows, cols = np.array([300, 301]), np.array([400])
+    btjd = corrector.cube_time[3:6] + 0.01
+    a = corrector.evaluate_scatterlight_model(rows, cols, btjd)[0]
+    b = corrector.evaluate_scatterlight_model(rows, cols, btjd + 2457000)[0]
+    c = corrector.evaluate_scatterlight_model(rows, cols, Time(btjd + 2457000, format="jd", scale="tdb"))[0]
+    assert np.allclose(a, b) and np.allclose(a, c)
+
+
+@pytest.mark.parametrize(
+    "rows, cols, times, message",
+    [
+        ([1000], np.array([900]), None, "numpy array"),
+        (np.array([]), np.array([900]), None, "empty"),
+        (np.array([1000]), np.array([900]), [np.nan], "NaN"),
+        (np.array([0]), np.array([900]), None, "off the science region"),
+        (np.array([1000]), np.array([2100]), None, "off the science region"),
+        (np.array([1000]), np.array([900]), [1500.0], "outside sector 2"),
+    ],
+)
+def test_bad_input_is_refused_clearly(corrector, rows, cols, times, message):
+    times = corrector.cube_time[:2] if times is None else times
+    with pytest.raises(TessBackmlError, match=message):
+        corrector.evaluate_scatterlight_model(rows, cols, times)
+
+
+def test_mismatched_or_foreign_files_are_refused(tmp_path):
+    path = str(shared_file("ffi_sl_cube_sector002_1-1_test.fits"))
+    with pytest.raises(TessBackmlError, match="holds sector 2 camera 1 CCD 1, not sector 2 camera 1 CCD 2"):
+        ScatterLightCorrector(2, 1, 2, fname=path)
+    with pytest.raises(TessBackmlError, match="no SL cube file"):
+        ScatterLightCorrector(2, 1, 1, fname=str(tmp_path / "none.fits"))
+    ffi = str(shared_file("real/tess2018206192942-s0001-1-4-0120-s_ffic.fits"))
+    with pytest.raises(TessBackmlError, match="not a tess-backml SL cube"):
+        ScatterLightCorrector(1, 1, 4, fname=ffi)
+    with pytest.raises(TessBackmlError, match="model"):
+        ScatterLightCorrector(2, 1, 1, fname=path).evaluate_scatterlight_model(np.array([1]), np.array([45]), [1355.0], method="nn")
