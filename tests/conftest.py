@@ -10,6 +10,19 @@ REPO = Path(__file__).resolve().parents[1]
 SHARED_DATA = REPO.parent / "shared" / "data"
 
 
+@pytest.fixture(scope="session", autouse=True)
+def private_cache(tmp_path_factory):
+    """Every test session gets its own cache directory (WCS headers, dark frames), so
+    results never depend on what an earlier run left in the user's cache."""
+    previous = os.environ.get("TESS_BACKML_CACHE")
+    os.environ["TESS_BACKML_CACHE"] = str(tmp_path_factory.mktemp("cache"))
+    yield
+    if previous is None:
+        os.environ.pop("TESS_BACKML_CACHE", None)
+    else:
+        os.environ["TESS_BACKML_CACHE"] = previous
+
+
 def shared_file(name: str) -> Path:
     """Path of a file in ../shared/data, or skip the test with the reason."""
     path = SHARED_DATA / name

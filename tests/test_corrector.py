@@ -128,3 +128,80 @@ def test_mismatched_or_foreign_files_are_refused(tmp_path):
         ScatterLightCorrector(1, 1, 4, fname=ffi)
     with pytest.raises(TessBackmlError, match="model"):
         ScatterLightCorrector(2, 1, 1, fname=path).evaluate_scatterlight_model(np.array([1]), np.array([45]), [1355.0], method="nn")
+
+
+# --------------------------------------------------------------------------- lightkurve TPFs
+@pytest.fixture
+def sector2_tpf(tmp_path):
+    """The real SPOC TPF relabelled to sector 2 camera 1 CCD 1, its times moved into the cube's span."""
+    from astropy.io import fits
+
+    with fits.open(shared_file("real/tess-s0015-2-3_spoc_tpf_11x11_100cad.fits")) as hdul:
+        hdul[0].header["SECTOR"], hdul[0].header["CAMERA"], hdul[0].header["CCD"] = 2, 1, 1
+        hdul[1].data["TIME"] = 1354.4 + np.arange(len(hdul[1].data)) * 2 / 1440
+        path = tmp_path / "tpf-s0002-1-1.fits"
+        hdul.writeto(path)
+    return path
+
+
+def test_correct_subtracts_the_model_from_a_tpf(corrector, sector2_tpf, tmp_path):
+    lk = pytest.importorskip("lightkurve")
+    tpf = lk.read(sector2_tpf)
+    corrected = corrector.correct(tpf)
+    assert isinstance(corrected, lk.TessTargetPixelFile) and corrected.shape == tpf.shape
+    rows = np.arange(tpf.row, tpf.row + tpf.shape[1])
+    cols = np.arange(tpf.column, tpf.column + tpf.shape[2])
+    model, model_err = corrector.evaluate_scatterlight_model(rows, cols, tpf.time.value)
+    assert np.abs(model).max() > 0.1
+    assert np.allclose(corrected.flux.value, tpf.flux.value - model, atol=1e-3, equal_nan=True)
+    expected_err = np.hypot(tpf.flux_err.value, model_err)
+    assert np.allclose(corrected.flux_err.value, expected_err, rtol=1e-5, equal_nan=True)
+    assert np.allclose(corrected.hdu[1].data["SL_MODEL"], model, equal_nan=True)
+    out = tmp_path / "corrected.fits"
+    corrected.hdu.writeto(out)
+    again = lk.read(out)
+    assert np.allclose(again.flux.value, corrected.flux.value, equal_nan=True)
+
+
+def test_real_cutouts_of_other_sectors_are_refused_with_the_reason(corrector):
+    lk = pytest.importorskip("lightkurve")
+    for name in ("real/tess-s0012-2-1_tesscut_1x1.fits", "real/tess-s0015-2-3_spoc_tpf_11x11_100cad.fits"):
+        tpf = lk.read(shared_file(name))
+        with pytest.raises(TessBackmlError, match=rf"TPF is sector {tpf.sector} camera {tpf.camera} CCD {tpf.ccd}.*build a cube"):
+            corrector.correct(tpf)
+
+
+def test_nonsense_corner_keywords_are_refused(corrector, sector2_tpf, tmp_path):
+    from astropy.io import fits
+
+    lk = pytest.importorskip("lightkurve")
+    with fits.open(sector2_tpf) as hdul:
+        for hdu in hdul[1:]:
+            for key in list(hdu.header):
+                if key.startswith("2CRV") and key.endswith("P"):
+                    hdu.header[key] = -856
+        bad = tmp_path / "bad-corner.fits"
+        hdul.writeto(bad)
+    tpf = lk.read(bad)
+    assert tpf.row == -856
+    with pytest.raises(TessBackmlError, match="corner"):
+        corrector.correct(tpf)
+
+
+def test_correct_command(sector2_tpf, tmp_path, capsys):
+    from tess_backml.cli import main
+
+    cube = str(shared_file("ffi_sl_cube_sector002_1-1_test.fits"))
+    out, figure = tmp_path / "out.fits", tmp_path / "lc.png"
+    assert main(["correct", str(sector2_tpf), "--cube", cube, "--out", str(out), "--plot", str(figure)]) == 0
+    assert out.is_file() and figure.stat().st_size > 10_000
+    real = str(shared_file("real/tess-s0012-2-1_tesscut_1x1.fits"))
+    for argv, message in [
+        ([real, "--cube", cube], "sector 12 camera 2 CCD 1"),
+        ([str(tmp_path / "none.fits"), "--cube", cube], "no such file"),
+        ([cube, "--cube", cube], "not a"),
+        ([str(sector2_tpf), "--cube", real], "not a tess-backml SL cube"),
+    ]:
+        assert main(["correct", *argv, "--out", str(tmp_path / "x.fits")]) == 2
+        err = capsys.readouterr().err
+        assert message in err and len(err.strip().splitlines()) == 1, err

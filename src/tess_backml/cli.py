@@ -245,6 +245,36 @@ def run_demo(args) -> int:
     return 0
 
 
+def run_correct(args) -> int:
+    import warnings
+
+    from ._files import atomic_output, check_writable
+    from .corrector import _lightkurve, correct
+
+    check_writable(args.out)
+    lk = _lightkurve()
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            tpf = lk.read(args.tpf)
+    except FileNotFoundError:
+        raise TessBackmlError(f"no such file: {args.tpf}") from None
+    except Exception as exc:  # lightkurve raises many kinds for files that are not TPFs
+        raise TessBackmlError(f"{args.tpf} is not a target pixel file lightkurve can read ({exc})") from None
+    if not isinstance(tpf, lk.TessTargetPixelFile):
+        raise TessBackmlError(f"{args.tpf} is not a TESS target pixel file (lightkurve read a {type(tpf).__name__})")
+    corrected = correct(tpf, args.cube)
+    with atomic_output(args.out, None) as temporary:
+        corrected.hdu.writeto(temporary, overwrite=True)
+    print(f"{args.out}: corrected TPF ({corrected.shape[0]} cadences, {corrected.shape[1]}x{corrected.shape[2]} pixels)")
+    if args.plot:
+        from .plotting import plot_correction
+
+        plot_correction(tpf, corrected, path=args.plot)
+        print(f"figure: {args.plot}")
+    return 0
+
+
 def _make_directory(path):
     import os
 
@@ -344,6 +374,18 @@ def build_parser() -> argparse.ArgumentParser:
     _add_cube_options(demo, with_target=False)
     demo.set_defaults(handler=run_demo)
 
+    correct_parser = commands.add_parser(
+        "correct",
+        help="subtract the scattered light from a TPF or TESScut cutout",
+        description="Subtract the scattered light of an SL cube from a target pixel file (SPOC TPF or "
+        "TESScut/astrocut cutout) and write the corrected TPF.",
+    )
+    correct_parser.add_argument("tpf", help="target pixel file (FITS)")
+    correct_parser.add_argument("--cube", required=True, help="SL cube FITS of the TPF's sector/camera/CCD")
+    correct_parser.add_argument("--out", required=True, help="corrected TPF (FITS)")
+    correct_parser.add_argument("--plot", help="figure of raw and corrected light curves with the SL model")
+    correct_parser.set_defaults(handler=run_correct)
+
     simulate = commands.add_parser(
         "simulate",
         help="write FFIs of the simulated sector (and their MAST-format cube)",
@@ -384,11 +426,9 @@ def main(argv=None) -> int:
         os.environ["TQDM_DISABLE"] = "1"
     try:
         return args.handler(args)
-    except TessBackmlError as exc:
-        print(f"tess-backml {args.command}: error: {exc}", file=sys.stderr)
-        return 2
-    except OSError as exc:
-        print(f"tess-backml {args.command}: error: {exc}", file=sys.stderr)
+    except (TessBackmlError, OSError) as exc:
+        # one line, whatever the text of the underlying error
+        print(f"tess-backml {args.command}: error: {' '.join(str(exc).split())}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("tess-backml: interrupted", file=sys.stderr)

@@ -239,3 +239,102 @@ class ScatterLightCorrector:
         nt, p, q = spatial.shape
         product = w_time.astype(np.float32) @ spatial.reshape(nt, p * q).astype(np.float32)
         return product.reshape(-1, p, q)
+
+    # ------------------------------------------------------------------ lightkurve
+    def correct(self, tpf):
+        """Subtract the scattered light from a lightkurve ``TessTargetPixelFile``.
+
+        Works for SPOC TPFs and TESScut/astrocut cutouts: the TPF's lower-left
+        pixel (``tpf.row``, ``tpf.column``, from its ``1CRV4P``/``2CRV4P`` keywords)
+        and its times place it on the cube.
+
+        Returns
+        -------
+        lightkurve.TessTargetPixelFile
+            A new TPF (same quality bitmask) whose ``FLUX`` is corrected, whose
+            ``FLUX_ERR`` includes the model error in quadrature, and whose table
+            carries the model in extra columns ``SL_MODEL`` and ``SL_MODEL_ERR``.
+            Cadences where the model is NaN (gaps, beyond the cube) keep their flux.
+        """
+        import copy
+
+        from astropy.io import fits
+
+        lk = _lightkurve()
+        for attribute in ("sector", "camera", "ccd", "row", "column", "hdu"):
+            if not hasattr(tpf, attribute):
+                raise TessBackmlError(f"expected a lightkurve TessTargetPixelFile, got {type(tpf).__name__}")
+        found = (tpf.sector, tpf.camera, tpf.ccd)
+        if found != (self.sector, self.camera, self.ccd):
+            raise TessBackmlError(
+                f"the TPF is sector {found[0]} camera {found[1]} CCD {found[2]}, but the cube {self.fname} is "
+                f"sector {self.sector} camera {self.camera} CCD {self.ccd}: build a cube for it with "
+                f"'tess-backml cube --sector {found[0]} --camera {found[1]} --ccd {found[2]}'"
+            )
+        table = tpf.hdu[1].data
+        nrows, ncols = table["FLUX"].shape[1:]
+        row, column = tpf.row, tpf.column
+        last_row = FIRST_SCIENCE_ROW + SCIENCE_SIZE - 1
+        last_col = FIRST_SCIENCE_COLUMN + SCIENCE_SIZE - 1
+        if (
+            not isinstance(row, (int, np.integer))
+            or not isinstance(column, (int, np.integer))
+            or row < FIRST_SCIENCE_ROW
+            or column < FIRST_SCIENCE_COLUMN
+            or row + nrows - 1 > last_row
+            or column + ncols - 1 > last_col
+        ):
+            raise TessBackmlError(
+                f"the TPF's corner (row {row}, column {column}; keywords 2CRV4P/1CRV4P) does not place its "
+                f"{nrows}x{ncols} pixels on the science region (rows 1-2048, columns 45-2092): missing or "
+                "nonsense corner keywords (early TESScut files had such values); re-download the cutout"
+            )
+        rows = np.arange(row, row + nrows)
+        cols = np.arange(column, column + ncols)
+        time = np.asarray(table["TIME"], dtype=float)
+        usable = np.isfinite(time)
+        model = np.full((len(time), nrows, ncols), np.nan, np.float32)
+        model_err = np.full_like(model, np.nan)
+        if usable.any():
+            model[usable], model_err[usable] = self.evaluate_scatterlight_model(rows, cols, time[usable])
+        known = np.isfinite(model)
+        hdul = copy.deepcopy(tpf.hdu)
+        data = hdul[1].data
+        data["FLUX"] = np.where(known, data["FLUX"] - model, data["FLUX"])
+        data["FLUX_ERR"] = np.where(known, np.hypot(data["FLUX_ERR"], model_err), data["FLUX_ERR"])
+        flux_column = hdul[1].columns["FLUX"]
+        extra = [
+            fits.Column(name=name, format=flux_column.format, unit="e-/s", dim=flux_column.dim, array=values)
+            for name, values in (("SL_MODEL", model), ("SL_MODEL_ERR", model_err))
+        ]
+        new_table = fits.BinTableHDU.from_columns(hdul[1].columns + fits.ColDefs(extra), header=hdul[1].header)
+        hdul[1] = new_table
+        hdul[0].header["SLCORR"] = (True, "scattered light subtracted by tess-backml")
+        hdul[0].header["SLCUBE"] = (os.path.basename(self.fname)[:60], "SL cube used")
+        log.info("corrected %d of %d cadences", int(known.any(axis=(1, 2)).sum()), len(time))
+        return lk.TessTargetPixelFile(hdul, quality_bitmask=tpf.quality_bitmask)
+
+
+def _lightkurve():
+    try:
+        import lightkurve
+    except ImportError:
+        raise TessBackmlError("correcting TPFs needs lightkurve: pip install 'tess-backml[lightkurve]'") from None
+    return lightkurve
+
+
+def correct(tpf, cube_file):
+    """Subtract the scattered light of the SL cube ``cube_file`` from ``tpf`` (function form).
+
+    The cube must be of the TPF's sector, camera and CCD. See
+    :meth:`ScatterLightCorrector.correct`.
+    """
+    cube = read_sl_cube(cube_file)
+    if (cube.sector, cube.camera, cube.ccd) != (getattr(tpf, "sector", None), getattr(tpf, "camera", None), getattr(tpf, "ccd", None)):
+        found = (getattr(tpf, "sector", "?"), getattr(tpf, "camera", "?"), getattr(tpf, "ccd", "?"))
+        raise TessBackmlError(
+            f"no SL cube for the TPF: it is sector {found[0]} camera {found[1]} CCD {found[2]}, the cube "
+            f"{cube_file} is sector {cube.sector} camera {cube.camera} CCD {cube.ccd}; build one with "
+            f"'tess-backml cube --sector {found[0]} --camera {found[1]} --ccd {found[2]}'"
+        )
+    return ScatterLightCorrector(cube.sector, cube.camera, cube.ccd, fname=cube_file).correct(tpf)

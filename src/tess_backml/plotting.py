@@ -161,3 +161,27 @@ def plot_maps(cube, times=3, path=None):
             axes[row, column].set_ylabel("row bin", fontsize=8)
     fig.suptitle(f"Angle between each bin's line of sight and the body: sector {cube.sector} camera {cube.camera} CCD {cube.ccd}", fontsize=9)
     return _save(fig, path)
+
+
+def plot_correction(raw, corrected, path=None):
+    """Raw and corrected light curves of the brightest aperture and of background pixels,
+    with the scattered-light model (lightkurve TPFs before and after correction)."""
+    import matplotlib.pyplot as plt
+
+    flux = np.asarray(raw.flux.value)
+    median = np.nanmedian(flux, axis=0)
+    aperture = median >= np.nanpercentile(median, 90)
+    background = median <= np.nanpercentile(median, 30)
+    table = corrected.hdu[1].data[corrected.quality_mask]
+    model = np.asarray(table["SL_MODEL"], dtype=float)
+    time = raw.time.value
+    fig, axes = plt.subplots(2, 1, figsize=(9, 6), sharex=True, layout="constrained")
+    for ax, mask, name in ((axes[0], aperture, "brightest 10% of pixels"), (axes[1], background, "faintest 30% (background)")):
+        ax.plot(time, np.nansum(flux[:, mask], axis=1), ".", ms=2, color="0.6", label="raw")
+        ax.plot(time, np.nansum(np.asarray(corrected.flux.value)[:, mask], axis=1), ".", ms=2, color="tab:blue", label="corrected")
+        ax.plot(time, np.nansum(model[:, mask], axis=1), "-", color="tab:red", lw=1, label="SL model")
+        ax.set_ylabel(f"flux [e-/s]\n{name}")
+        ax.legend(loc="upper right", fontsize=8)
+    axes[1].set_xlabel("BTJD")
+    axes[0].set_title(f"Sector {raw.sector} camera {raw.camera} CCD {raw.ccd}: scattered-light correction")
+    return _save(fig, path)
