@@ -273,21 +273,19 @@ class ScatterLightCorrector:
             )
         table = tpf.hdu[1].data
         nrows, ncols = table["FLUX"].shape[1:]
-        row, column = tpf.row, tpf.column
+        row, column = tpf_corner(tpf)
         last_row = FIRST_SCIENCE_ROW + SCIENCE_SIZE - 1
         last_col = FIRST_SCIENCE_COLUMN + SCIENCE_SIZE - 1
         if (
-            not isinstance(row, (int, np.integer))
-            or not isinstance(column, (int, np.integer))
-            or row < FIRST_SCIENCE_ROW
+            row < FIRST_SCIENCE_ROW
             or column < FIRST_SCIENCE_COLUMN
             or row + nrows - 1 > last_row
             or column + ncols - 1 > last_col
         ):
             raise TessBackmlError(
                 f"the TPF's corner (row {row}, column {column}; keywords 2CRV4P/1CRV4P) does not place its "
-                f"{nrows}x{ncols} pixels on the science region (rows 1-2048, columns 45-2092): missing or "
-                "nonsense corner keywords (early TESScut files had such values); re-download the cutout"
+                f"{nrows}x{ncols} pixels on the science region (rows 1-2048, columns 45-2092): nonsense "
+                "corner keywords (early TESScut files had such values); re-download the cutout"
             )
         rows = np.arange(row, row + nrows)
         cols = np.arange(column, column + ncols)
@@ -313,6 +311,42 @@ class ScatterLightCorrector:
         hdul[0].header["SLCUBE"] = (os.path.basename(self.fname)[:60], "SL cube used")
         log.info("corrected %d of %d cadences", int(known.any(axis=(1, 2)).sum()), len(time))
         return lk.TessTargetPixelFile(hdul, quality_bitmask=tpf.quality_bitmask)
+
+
+def tpf_corner(tpf) -> tuple[int, int]:
+    """1-based CCD (row, column) of a TPF's lower-left pixel.
+
+    From the pixel table's physical WCS keywords (``2CRV5P``/``1CRV5P``, or the
+    ``4P`` ones; lightkurve's ``tpf.row``/``tpf.column``). Cutouts made by astrocut
+    1.x carry none (its ``_add_column_wcs`` never writes them): then the TPF is
+    placed through its own celestial WCS and the sector's, and accepted only if
+    that lands within 0.25 pixel of a whole pixel.
+    """
+    header = tpf.hdu[1].header
+    keys = [("2CRV5P", "1CRV5P"), ("2CRV4P", "1CRV4P")]
+    for row_key, col_key in keys:
+        if row_key in header and col_key in header:
+            row, column = header[row_key], header[col_key]
+            if not isinstance(row, (int, np.integer)) or not isinstance(column, (int, np.integer)):
+                raise TessBackmlError(f"the TPF's corner keywords {row_key}/{col_key} are not integers")
+            return int(row), int(column)
+    from .geometry import CameraGeometry
+
+    try:
+        sky = tpf.wcs.pixel_to_world(0, 0)
+    except Exception as exc:  # no usable WCS in the file
+        raise TessBackmlError(
+            f"the TPF has no corner keywords (2CRV4P/1CRV4P) and no usable WCS to place it ({exc})"
+        ) from None
+    x, y = CameraGeometry(tpf.sector, tpf.camera).wcs(tpf.ccd).world_to_pixel(sky)
+    x, y = float(x), float(y)
+    if abs(x - round(x)) > 0.25 or abs(y - round(y)) > 0.25:
+        raise TessBackmlError(
+            "the TPF has no corner keywords (2CRV4P/1CRV4P) and its WCS does not land on a whole pixel "
+            f"of sector {tpf.sector} camera {tpf.camera} CCD {tpf.ccd} (column {x + 1:.2f}, row {y + 1:.2f})"
+        )
+    log.info("TPF placed through its WCS (no corner keywords): row %d, column %d", round(y) + 1, round(x) + 1)
+    return int(round(y)) + 1, int(round(x)) + 1
 
 
 def _lightkurve():

@@ -153,6 +153,8 @@ class SimulatedSector(FFISource):
             raise TessBackmlError("the simulated sector has no frames outside the perigee gaps")
 
         jd = self._geometry.spacecraft_time(self.time, self._ephemeris)
+        #: barycentric correction of each frame (days): BTJD minus spacecraft time
+        self.barycorr = self.time + BTJD_OFFSET - jd
         vectors = self._ephemeris.body_vectors(jd)
         self._body_vectors = {body: vectors.body(body) for body in BODIES}
         self.amplitude = {}
@@ -403,11 +405,34 @@ class SimulatedSector(FFISource):
         image_header["TELAPSE"] = (tstop - tstart, "[d] TSTOP - TSTART")
         image_header["EXPOSURE"] = (self._exposure_s / 86400, "[d] time on source")
         image_header["TIMEDEL"] = (self.cadence_s / 86400, "[d] time resolution of data")
+        image_header["BARYCORR"] = (float(self.barycorr[index]), "[d] barycentric time correction")
+        image_header["DEADC"] = (0.792, "deadtime correction")
+        image_header["TIMEPIXR"] = (0.5, "bin time beginning=0 middle=0.5 end=1")
+        image_header["INT_TIME"] = (1.98, "[s] photon accumulation time per frame")
+        image_header["READTIME"] = (0.02, "[s] readout time per frame")
+        image_header["FRAMETIM"] = (2.0, "[s] frame time (INT_TIME + READTIME)")
+        image_header["NUM_FRM"] = (int(self.cadence_s / 2), "number of frames per time stamp")
         image_header["BUNIT"] = ("electrons/s", "physical units of image data")
         image_header["DQUALITY"] = (int(self.quality[index]), "data quality flags")
         image_header["FFIINDEX"] = (int(self.cadenceno[index]), "number of FFI cadence interval")
         image_header["IMAGTYPE"] = ("cal", "FFI image type: raw, cal, uncert")
         image_header.extend(fits.Header.fromstring(_sector_wcs_header(self.sector, self.camera, self.ccd)))
+        # the physical (CCD pixel) WCS of SPOC FFIs: astrocut places cutouts with it
+        for key, value, comment in (
+            ("WCSNAMEP", "PHYSICAL", "name of world coordinate system alternate P"),
+            ("WCSAXESP", 2, "number of WCS physical axes"),
+            ("CTYPE1P", "RAWX", "physical WCS axis 1 type CCD col"),
+            ("CUNIT1P", "PIXEL", "physical WCS axis 1 unit"),
+            ("CRPIX1P", 1, "reference CCD column"),
+            ("CRVAL1P", 1, "value at reference CCD column"),
+            ("CDELT1P", 1.0, "physical WCS axis 1 step"),
+            ("CTYPE2P", "RAWY", "physical WCS axis 2 type CCD row"),
+            ("CUNIT2P", "PIXEL", "physical WCS axis 2 units"),
+            ("CRPIX2P", 1, "reference CCD row"),
+            ("CRVAL2P", 1, "value at reference CCD row"),
+            ("CDELT2P", 1.0, "physical WCS axis 2 step"),
+        ):
+            image_header[key] = (value, comment)
         uncert_header = image_header.copy()
         uncert_header["EXTNAME"] = f"CAMERA.CCD {self.camera}.{self.ccd} uncert"
         uncert_header["IMAGTYPE"] = "uncert"
