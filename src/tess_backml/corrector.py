@@ -47,6 +47,8 @@ from .io import read_sl_cube
 log = logging.getLogger(__name__)
 
 EXTRAPOLATED, IN_GAP, OUTSIDE_CUBE = 1, 2, 4
+LAST_SCIENCE_ROW = FIRST_SCIENCE_ROW + SCIENCE_SIZE - 1
+LAST_SCIENCE_COLUMN = FIRST_SCIENCE_COLUMN + SCIENCE_SIZE - 1
 
 
 def spline_weights(nodes, points, order: int) -> np.ndarray:
@@ -121,7 +123,8 @@ class ScatterLightCorrector:
         if found != (self.sector, self.camera, self.ccd):
             raise TessBackmlError(
                 f"{fname} holds sector {found[0]} camera {found[1]} CCD {found[2]}, "
-                f"not sector {self.sector} camera {self.camera} CCD {self.ccd}"
+                f"not sector {self.sector} camera {self.camera} CCD {self.ccd}: build a cube for it with "
+                f"'tess-backml cube --sector {self.sector} --camera {self.camera} --ccd {self.ccd}'"
             )
         self.row_cube, self.col_cube = self.cube.bin_centres()
         self.cube_time = np.asarray(self.cube.time, dtype=float)
@@ -213,10 +216,8 @@ class ScatterLightCorrector:
         if times is None:
             raise TessBackmlError("times are required (BTJD, JD or astropy Time)")
         btjd = to_btjd(times)
-        last_row = FIRST_SCIENCE_ROW + SCIENCE_SIZE - 1
-        last_col = FIRST_SCIENCE_COLUMN + SCIENCE_SIZE - 1
-        w_row = self._space_weights(self.row_cube, rows, FIRST_SCIENCE_ROW, last_row, "rows")
-        w_col = self._space_weights(self.col_cube, cols, FIRST_SCIENCE_COLUMN, last_col, "columns")
+        w_row = self._space_weights(self.row_cube, rows, FIRST_SCIENCE_ROW, LAST_SCIENCE_ROW, "rows")
+        w_col = self._space_weights(self.col_cube, cols, FIRST_SCIENCE_COLUMN, LAST_SCIENCE_COLUMN, "columns")
         w_time, flags = self._time_weights(btjd)
         self.flags = flags
         flux = self._contract(self.cube_sl, w_time, w_row, w_col)
@@ -274,13 +275,11 @@ class ScatterLightCorrector:
         table = tpf.hdu[1].data
         nrows, ncols = table["FLUX"].shape[1:]
         row, column = tpf_corner(tpf)
-        last_row = FIRST_SCIENCE_ROW + SCIENCE_SIZE - 1
-        last_col = FIRST_SCIENCE_COLUMN + SCIENCE_SIZE - 1
         if (
             row < FIRST_SCIENCE_ROW
             or column < FIRST_SCIENCE_COLUMN
-            or row + nrows - 1 > last_row
-            or column + ncols - 1 > last_col
+            or row + nrows - 1 > LAST_SCIENCE_ROW
+            or column + ncols - 1 > LAST_SCIENCE_COLUMN
         ):
             raise TessBackmlError(
                 f"the TPF's corner (row {row}, column {column}; keywords 2CRV4P/1CRV4P) does not place its "
@@ -363,12 +362,7 @@ def correct(tpf, cube_file):
     The cube must be of the TPF's sector, camera and CCD. See
     :meth:`ScatterLightCorrector.correct`.
     """
-    cube = read_sl_cube(cube_file)
-    if (cube.sector, cube.camera, cube.ccd) != (getattr(tpf, "sector", None), getattr(tpf, "camera", None), getattr(tpf, "ccd", None)):
-        found = (getattr(tpf, "sector", "?"), getattr(tpf, "camera", "?"), getattr(tpf, "ccd", "?"))
-        raise TessBackmlError(
-            f"no SL cube for the TPF: it is sector {found[0]} camera {found[1]} CCD {found[2]}, the cube "
-            f"{cube_file} is sector {cube.sector} camera {cube.camera} CCD {cube.ccd}; build one with "
-            f"'tess-backml cube --sector {found[0]} --camera {found[1]} --ccd {found[2]}'"
-        )
-    return ScatterLightCorrector(cube.sector, cube.camera, cube.ccd, fname=cube_file).correct(tpf)
+    for attribute in ("sector", "camera", "ccd"):
+        if not hasattr(tpf, attribute):
+            raise TessBackmlError(f"expected a lightkurve TessTargetPixelFile, got {type(tpf).__name__}")
+    return ScatterLightCorrector(tpf.sector, tpf.camera, tpf.ccd, fname=cube_file).correct(tpf)

@@ -86,11 +86,8 @@ def _network_stages(pairs: np.ndarray, n: int, needed=None):
     return pairs, np.array(bounds, dtype=np.int64), carry
 
 
-#: 63 compare-exchanges that sort 16 values, in stages of disjoint pairs.
-_NETWORK_16 = _network_stages(_batcher_network(16), 16)
-#: 19 that sort 8 values; and the merge of two sorted runs of 8 down to the ranks a
-#: median of at most 16 values reads (0-8), less its first stage (done while loading).
-_SORT_8 = _network_stages(_batcher_network(8), 8)
+#: The merge of two sorted runs of 8 down to the ranks a median of at most 16 values
+#: reads (0-8), less its first stage (done while loading).
 #: 5 that sort the 4 values of a 2 x 2 quad, and the merge of two sorted quads (9, of
 #: which the first stage, lane i against lane i + 4, is done while loading).
 _SORT_4 = _network_stages(_batcher_network(4), 4)
