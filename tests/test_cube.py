@@ -220,3 +220,31 @@ def test_a_source_with_no_valid_pixels_gives_a_clear_error():
         warnings.simplefilter("ignore", RuntimeWarning)  # numpy's all-NaN warnings
         with pytest.raises(TessBackmlError, match="no finite values|every pixel is masked"):
             cube.get_scatter_light_cube(frames=slice(0, 12))
+
+
+def test_sparse_downsizing_takes_one_background_pixel_per_bin(sim, built):
+    cube = BackgroundCube(4, 1, 1, img_bin=64, downsize="sparse", source=sim, progress=False)
+    cube.get_scatter_light_cube(frames=built.frame_indices[:6])
+    assert cube.scatter_cube.shape == (6, 32, 32)
+    assert set(np.unique(cube.pixel_counts)) <= {0, 1} and cube.pixel_counts.sum() > 1000
+    # each value is one static-subtracted background pixel: close to the truth there
+    truth = np.array([sim.true_scattered_light(i) for i in cube.frame_indices])
+    coarse = truth[:, 32::64, 32::64]
+    assert np.nanmedian(np.abs(cube.scatter_cube - coarse)) < 1.0
+    assert np.all(np.isfinite(cube.scatter_err_cube[:, cube.pixel_counts > 0]))
+
+
+def test_animation_and_figures_are_written(built, tmp_path):
+    from tess_backml.plotting import plot_maps
+
+    gif = built.animate_data(file_name=str(tmp_path / "sl.gif"), step=max(len(built.time) // 5, 1))
+    assert gif.endswith("sl.gif") and (tmp_path / "sl.gif").stat().st_size > 10_000
+    built.get_vector_maps()
+    built.animate_data(data="earth_alt", file_name=str(tmp_path / "earth.gif"), step=len(built.time))
+    plot_maps(built, path=str(tmp_path / "maps.png"))
+    built.plot_dark_frame(path=str(tmp_path / "masks.png"))
+    for name in ("earth.gif", "maps.png", "masks.png"):
+        assert (tmp_path / name).stat().st_size > 10_000
+    with pytest.raises(TessBackmlError, match="data must be"):
+        built.animate_data(data="sun_alt")
+    assert not list(tmp_path.glob(".*part"))

@@ -359,13 +359,24 @@ class BackgroundCube:
                     cols.append(-1)
         rows, cols = np.array(rows), np.array(cols)
         valid = rows >= 0
-        flux, error = self.source.read_pixels(rows[valid], cols[valid])
-        values = np.full((self.source.nframes, nbin * nbin), np.nan, np.float32)
+        n = len(self.frame_indices)
+        flux = np.empty((n, int(valid.sum())), np.float32)
+        error = np.empty_like(flux)
+        if self.source.cheap_read == "frames":  # read only the selected frames
+            for start in range(0, n, 8):
+                part = self.frame_indices[start : start + 8]
+                frames, frame_errors = self.source.read_frames(part)
+                flux[start : start + len(part)] = frames[:, rows[valid], cols[valid]]
+                error[start : start + len(part)] = frame_errors[:, rows[valid], cols[valid]]
+        else:
+            all_flux, all_error = self.source.read_pixels(rows[valid], cols[valid])
+            flux, error = all_flux[self.frame_indices], all_error[self.frame_indices]
+        values = np.full((n, nbin * nbin), np.nan, np.float32)
         values[:, valid] = flux - self.static[rows[valid], cols[valid]]
         errs = np.full_like(values, np.nan)
         errs[:, valid] = error * np.sqrt(1 + static_var)
-        cube[:] = values[self.frame_indices].reshape(-1, nbin, nbin)
-        cube_err[:] = errs[self.frame_indices].reshape(-1, nbin, nbin)
+        cube[:] = values.reshape(-1, nbin, nbin)
+        cube_err[:] = errs.reshape(-1, nbin, nbin)
 
     # ------------------------------------------------------------------ time
     def bin_time_axis(self, bin_size: float = 2.0):
