@@ -150,6 +150,18 @@ def science_to_ccd(row, column):
     )
 
 
+def bin_centres(nrows: int, ncols: int, img_bin: int):
+    """Centres of pixel bins in 1-based CCD coordinates: (rows (nrows,), columns (ncols,)).
+
+    Bin ``i`` covers science rows ``i*b .. i*b + b - 1`` (0-based), i.e. CCD rows
+    ``i*b + 1 .. i*b + b``, whose centre is ``(i + 0.5) * b + 0.5``; columns
+    likewise, offset by the 44 collateral columns.
+    """
+    rows = (np.arange(nrows) + 0.5) * img_bin - 0.5 + FIRST_SCIENCE_ROW
+    cols = (np.arange(ncols) + 0.5) * img_bin - 0.5 + FIRST_SCIENCE_COLUMN
+    return rows, cols
+
+
 def ccd_to_image(row, column):
     """Convert 1-based CCD coordinates to 0-based full-image indices.
 

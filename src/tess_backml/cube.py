@@ -34,7 +34,7 @@ import logging
 
 import numpy as np
 
-from .constants import BTJD_OFFSET, FIRST_SCIENCE_COLUMN, FIRST_SCIENCE_ROW, SCIENCE_SIZE
+from .constants import BTJD_OFFSET, SCIENCE_SIZE, bin_centres
 from .downsample import bin_errors, check_img_bin, pool_frames, rolling_noise_factor
 from .errors import TessBackmlError
 from .io import SLCube, write_npz, write_sl_cube
@@ -418,9 +418,8 @@ class BackgroundCube:
     # ------------------------------------------------------------------ geometry
     def bin_centres(self):
         """Bin centres in 1-based CCD coordinates, as 2-D (row, column) grids."""
-        b = self.img_bin
-        centres = (np.arange(SCIENCE_SIZE // b) + 0.5) * b - 0.5
-        return np.meshgrid(centres + FIRST_SCIENCE_ROW, centres + FIRST_SCIENCE_COLUMN, indexing="ij")
+        nbin = SCIENCE_SIZE // self.img_bin
+        return np.meshgrid(*bin_centres(nbin, nbin, self.img_bin), indexing="ij")
 
     def get_vector_maps(self, ang_size: bool = True, ephemeris=None):
         """Earth and Moon maps on the bin centres at the cube's times.

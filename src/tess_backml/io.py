@@ -84,16 +84,11 @@ class SLCube:
     def bin_centres(self):
         """Bin centres in 1-based CCD coordinates: (rows (nrow,), columns (ncol,)).
 
-        Bin ``i`` covers science rows ``i*b .. i*b + b - 1`` (0-based), i.e. CCD
-        rows ``i*b + 1 .. i*b + b``, whose centre is ``(i + 0.5) * b + 0.5``;
-        columns likewise, offset by the 44 collateral columns.
+        See :func:`tess_backml.constants.bin_centres`.
         """
-        from .constants import FIRST_SCIENCE_COLUMN, FIRST_SCIENCE_ROW
+        from .constants import bin_centres
 
-        b = self.pixel_bin
-        rows = (np.arange(self.flux.shape[1]) + 0.5) * b - 0.5 + FIRST_SCIENCE_ROW
-        cols = (np.arange(self.flux.shape[2]) + 0.5) * b - 0.5 + FIRST_SCIENCE_COLUMN
-        return rows, cols
+        return bin_centres(self.flux.shape[1], self.flux.shape[2], self.pixel_bin)
 
 
 def _primary_header(cube: SLCube) -> fits.Header:

@@ -191,8 +191,7 @@ class MASTCubeSource(FFISource):
         for start in range(0, SCIENCE_SIZE, self.block_rows):
             stop = min(start + self.block_rows, SCIENCE_SIZE)
             block = self._image_rows(SCIENCE_ROWS.start + start, SCIENCE_ROWS.start + stop)[:, SCIENCE_COLUMNS]
-            flux[:, start:stop] = block[:, :, indices, 0].transpose(2, 0, 1)
-            error[:, start:stop] = block[:, :, indices, 1].transpose(2, 0, 1)
+            flux[:, start:stop], error[:, start:stop] = to_frame_major(block[:, :, indices])
         return flux, error
 
     def _read_pixels(self, rows, columns):
