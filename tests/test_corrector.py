@@ -45,6 +45,34 @@ def test_weights_reproduce_scipy_splines():
         assert np.allclose(weights @ values, make_interp_spline(nodes, values, k=order)(points))
 
 
+def _dense_operator(corrector, rows, cols, times):
+    """The interpolation written as explicit dense weight matrices (slow, obviously right)."""
+    w_time = spline_weights(corrector.cube_time, times, 2)
+    w_row = spline_weights(corrector.row_cube, np.clip(rows, corrector.row_cube[0], corrector.row_cube[-1]), 3)
+    w_col = spline_weights(corrector.col_cube, np.clip(cols, corrector.col_cube[0], corrector.col_cube[-1]), 3)
+    flux = np.einsum("tij,st,pi,qj->spq", corrector.cube_sl.astype(float), w_time, w_row, w_col)
+    variance = np.einsum("tij,st,pi,qj->spq", corrector.cube_sle.astype(float) ** 2, w_time**2, w_row**2, w_col**2)
+    return flux, np.sqrt(variance)
+
+
+@pytest.mark.parametrize("keep", [slice(None), np.r_[0:3, 4:9, 15:20], np.r_[0:3], np.r_[5:7]], ids=["all", "gaps", "3", "2"])
+def test_fast_evaluation_equals_the_dense_linear_operator(corrector, keep):
+    """The banded B-spline evaluation is the same operator as the dense weights,
+    for the flux and for the errors, on regular, gapped and tiny cubes."""
+    cut = ScatterLightCorrector.__new__(ScatterLightCorrector)
+    cut.__dict__.update(corrector.__dict__)
+    cut.cube_time = corrector.cube_time[keep]
+    cut.cube_sl, cut.cube_sle = corrector.cube_sl[keep], corrector.cube_sle[keep]
+    cut.gaps = []
+    rows, cols = np.array([5, 300, 301, 1700]), np.array([50, 900, 2050])
+    times = np.linspace(cut.cube_time[0], cut.cube_time[-1], 53)
+    flux, error = cut.evaluate_scatterlight_model(rows, cols, times)
+    dense_flux, dense_error = _dense_operator(cut, rows, cols, times)
+    scale = np.abs(cut.cube_sl).max()
+    assert np.abs(flux - dense_flux).max() <= 1e-6 * scale
+    assert np.allclose(error, dense_error, rtol=1e-5, atol=1e-7 * cut.cube_sle.max())
+
+
 def test_interpolation_reproduces_the_cube_at_bin_centres_and_times(corrector):
     sl, err = corrector.evaluate_scatterlight_model(corrector.row_cube, corrector.col_cube, corrector.cube_time)
     assert np.allclose(sl, corrector.cube_sl, atol=1e-5)

@@ -14,10 +14,18 @@ over the whole cube: the weights of the interpolating B-splines (the same ones
 ``scipy.interpolate.make_interp_spline`` builds, and that ``interp1d(kind=
 "quadratic")`` and ``RectBivariateSpline(kx=ky=3, s=0)`` use) are computed once
 per call, and the cube is contracted with them at once, with no loop over
-times or pixels.
+times or pixels in Python. In space the weights are dense (the bins whose
+weights are below 1e-12 of the largest are left out: their contribution is far
+below float32 rounding). In time the spline is kept in its B-spline form: the
+cube is solved once for its spline coefficients (a banded system), and each
+time then needs only the ``order + 1`` basis functions that are non-zero there,
+which makes the cost per output value a handful of multiply-adds.
 
 Uncertainties: the cube's errors are propagated through the same weights, with
 variances through squared weights, treating the bins' errors as independent.
+In time the squared weights are carried by the inverse collocation matrix,
+whose entries decay geometrically away from the diagonal; it is kept to the
+band holding everything above 1e-13 of each column's largest entry.
 They cover the statistical error of the cube; not the interpolation error
 between bins (scattered light that changes faster than the time bins or on
 scales smaller than the pixel bins), nor the cube's systematic errors.
@@ -38,6 +46,7 @@ from __future__ import annotations
 import logging
 import os
 
+import numba
 import numpy as np
 
 from .constants import FIRST_SCIENCE_COLUMN, FIRST_SCIENCE_ROW, SCIENCE_SIZE
@@ -69,6 +78,140 @@ def spline_weights(nodes, points, order: int) -> np.ndarray:
     spline = make_interp_spline(nodes, np.eye(nodes.size), k=order)
     return spline(points)
 
+
+class _TimeSpline:
+    """The interpolating B-spline through the cube times, reused for every call.
+
+    ``make_interp_spline`` puts the knots; the collocation matrix ``A`` maps spline
+    coefficients to values at the nodes, so values -> coefficients is ``A^-1``.
+    """
+
+    def __init__(self, nodes, order: int):
+        from scipy.interpolate import make_interp_spline
+
+        self.nodes = np.asarray(nodes, dtype=float)
+        self.order = min(order, self.nodes.size - 1)
+        self.knots = make_interp_spline(self.nodes, np.zeros(self.nodes.size), k=self.order).t
+        self._inverse = None
+
+    def coefficients(self, values: np.ndarray) -> np.ndarray:
+        """Spline coefficients (nnodes, ...) of data (nnodes, ...) at the nodes."""
+        from scipy.interpolate import make_interp_spline
+
+        return make_interp_spline(self.nodes, values, k=self.order, t=self.knots).c
+
+    def basis(self, points: np.ndarray):
+        """First non-zero basis index (npoints,) and the ``order + 1`` basis values there."""
+        if self.order == 0:
+            return np.zeros(points.size, np.int64), np.ones((points.size, 1))
+        return _bspline_basis(self.knots, self.order, np.ascontiguousarray(points, dtype=float))
+
+    def inverse_band(self, tolerance: float = 1e-13):
+        """``A^-1`` as a band: (half width L, array (nnodes, 2L+1) with [m, L+j-m] = A^-1[m, j]).
+
+        Computed once, by columns in chunks (memory stays ~n x 256 even for
+        unbinned cubes of 10^4 frames), keeping what exceeds ``tolerance`` of each
+        column's largest entry.
+        """
+        if self._inverse is None:
+            n = self.nodes.size
+            rows, cols, values = [], [], []
+            for first in range(0, n, 256):
+                last = min(first + 256, n)
+                identity = np.zeros((n, last - first))
+                identity[np.arange(first, last), np.arange(last - first)] = 1.0
+                columns = self.coefficients(identity)  # A^-1[:, first:last]
+                m, j = np.nonzero(np.abs(columns) > tolerance * np.abs(columns).max(axis=0))
+                rows.append(m)
+                cols.append(j + first)
+                values.append(columns[m, j])
+            rows, cols, values = np.concatenate(rows), np.concatenate(cols), np.concatenate(values)
+            half = int(np.abs(rows - cols).max())
+            band = np.zeros((n, 2 * half + 1))
+            band[rows, half + cols - rows] = values
+            self._inverse = (half, band)
+        return self._inverse
+
+
+@numba.njit(parallel=True, cache=True)
+def _bspline_basis(knots, order, points):
+    """The ``order + 1`` non-zero B-spline basis values at each point (Cox-de Boor).
+
+    Same values as ``scipy.interpolate.BSpline.design_matrix``, without building a
+    sparse matrix (a fifth of the evaluation time at 20,000 points).
+    """
+    ncoef = knots.size - order - 1
+    start = np.empty(points.size, np.int64)
+    values = np.empty((points.size, order + 1))
+    for index in numba.prange(points.size):
+        x = points[index]
+        # interval knots[i] <= x < knots[i+1], the last one closed on the right
+        i = np.searchsorted(knots[order : ncoef + 1], x, side="right") - 1 + order
+        i = min(max(i, order), ncoef - 1)
+        left = np.empty(order + 1)
+        right = np.empty(order + 1)
+        out = values[index]
+        out[0] = 1.0
+        for j in range(1, order + 1):
+            left[j] = x - knots[i + 1 - j]
+            right[j] = knots[i + j] - x
+            saved = 0.0
+            for r in range(j):
+                temp = out[r] / (right[r + 1] + left[j - r])
+                out[r] = saved + right[r + 1] * temp
+                saved = left[j - r] * temp
+            out[j] = saved
+        start[index] = i - order
+    return start, values
+
+
+@numba.njit(parallel=True, fastmath=True, cache=True)
+def _squared_weight_sums(inverse, half, variance, first, last, order):
+    """Q[d, m] = sum_j A^-1[m, j] A^-1[m+d, j] V[j] for m in [first, last), d = 0..order.
+
+    With basis values b_a at coefficient m + a, the variance of the spline value
+    is sum_(a, b) b_a b_b Q[|a-b|, m + min(a, b)]; ``inverse`` is the band of A^-1.
+    """
+    n, npix = variance.shape
+    out = np.zeros((order + 1, last - first, npix))
+    for index in numba.prange(last - first):
+        m = first + index
+        for d in range(order + 1):
+            if m + d >= n:
+                continue
+            for j in range(max(m + d - half, 0), min(m + half + 1, n)):
+                w = inverse[m, half + j - m] * inverse[m + d, half + j - m - d]
+                if w != 0.0:
+                    for p in range(npix):
+                        out[d, index, p] += w * variance[j, p]
+    return out
+
+
+@numba.njit(parallel=True, fastmath=True, cache=True)
+def _evaluate_time_spline(start, basis, coefficients, squared, first, missing, flux, error):
+    """Value and error at each time from its three basis values (see _squared_weight_sums).
+
+    Written out for a quadratic spline, which unrolled runs 3x faster than the
+    general loop; lower orders come padded with zero basis values.
+    """
+    ntimes, npix = flux.shape
+    for t in numba.prange(ntimes):
+        if missing[t]:
+            flux[t, :] = np.nan
+            error[t, :] = np.nan
+            continue
+        m, k = start[t], start[t] - first
+        b0, b1, b2 = basis[t, 0], basis[t, 1], basis[t, 2]
+        c0, c1, c2 = coefficients[m], coefficients[m + 1], coefficients[m + 2]
+        q00, q11, q22 = squared[0, k], squared[0, k + 1], squared[0, k + 2]
+        q01, q12, q02 = squared[1, k], squared[1, k + 1], squared[2, k]
+        w00, w11, w22 = b0 * b0, b1 * b1, b2 * b2
+        w01, w12, w02 = 2 * b0 * b1, 2 * b1 * b2, 2 * b0 * b2
+        f, e = flux[t], error[t]
+        for p in range(npix):
+            f[p] = b0 * c0[p] + b1 * c1[p] + b2 * c2[p]
+            v = w00 * q00[p] + w11 * q11[p] + w22 * q22[p] + w01 * q01[p] + w12 * q12[p] + w02 * q02[p]
+            e[p] = np.sqrt(max(v, 0.0))
 
 def _as_pixel_array(values, name: str) -> np.ndarray:
     if not isinstance(values, np.ndarray):
@@ -138,13 +281,14 @@ class ScatterLightCorrector:
         gaps = np.flatnonzero(np.diff(self.cube_time) > max(3 * spacing, 0.25))
         self.gaps = [(self.cube_time[i], self.cube_time[i + 1]) for i in gaps]
         self.flags = np.zeros(0, np.int8)
+        self._spline = None
 
     def __repr__(self):
         return f"TESS FFI SL Corrector (Sector, Camera, CCD): {self.sector}, {self.camera}, {self.ccd}"
 
     # ------------------------------------------------------------------ weights
-    def _time_weights(self, btjd: np.ndarray):
-        """Time weights (ntimes, ncube) and per-time flags; flagged-NaN times get zero weights."""
+    def _time_positions(self, btjd: np.ndarray):
+        """Where in the cube each time is evaluated (clamped near edges) and its flags."""
         from .geometry import sector_time_range
 
         start, stop = sector_time_range(self.sector)
@@ -173,9 +317,7 @@ class ScatterLightCorrector:
             evaluate_at[close_high & ~close_low] = high
             flags[close_low | close_high] |= EXTRAPOLATED
             flags[inside & ~close_low & ~close_high] |= IN_GAP
-        weights = spline_weights(self.cube_time, evaluate_at, order=2)
-        weights[(flags & (IN_GAP | OUTSIDE_CUBE)) != 0] = 0.0
-        return weights, flags
+        return evaluate_at, flags
 
     def _space_weights(self, centres, points, low: int, high: int, name: str):
         if points.min() < low - 0.5 or points.max() > high + 0.5:
@@ -184,7 +326,12 @@ class ScatterLightCorrector:
                 "1-based CCD coordinates)"
             )
         clamped = np.clip(points, centres[0], centres[-1])
-        return spline_weights(centres, clamped, order=3)
+        weights = spline_weights(centres, clamped, order=3)
+        # Interpolating-spline weights decay geometrically away from the point:
+        # bins below 1e-12 of the largest weight change nothing in float32.
+        reach = np.flatnonzero(np.abs(weights).max(axis=0) > 1e-12 * np.abs(weights).max())
+        used = slice(reach[0], reach[-1] + 1)
+        return weights[:, used], used
 
     # ------------------------------------------------------------------ evaluation
     def evaluate_scatterlight_model(self, row_eval, col_eval, times, method: str = "sl_cube"):
@@ -216,30 +363,54 @@ class ScatterLightCorrector:
         if times is None:
             raise TessBackmlError("times are required (BTJD, JD or astropy Time)")
         btjd = to_btjd(times)
-        w_row = self._space_weights(self.row_cube, rows, FIRST_SCIENCE_ROW, LAST_SCIENCE_ROW, "rows")
-        w_col = self._space_weights(self.col_cube, cols, FIRST_SCIENCE_COLUMN, LAST_SCIENCE_COLUMN, "columns")
-        w_time, flags = self._time_weights(btjd)
+        w_row, row_bins = self._space_weights(self.row_cube, rows, FIRST_SCIENCE_ROW, LAST_SCIENCE_ROW, "rows")
+        w_col, col_bins = self._space_weights(self.col_cube, cols, FIRST_SCIENCE_COLUMN, LAST_SCIENCE_COLUMN, "columns")
+        evaluate_at, flags = self._time_positions(btjd)
         self.flags = flags
-        flux = self._contract(self.cube_sl, w_time, w_row, w_col)
-        error = self._contract(np.square(self.cube_sle, dtype=np.float64), w_time**2, w_row**2, w_col**2)
-        np.sqrt(np.maximum(error, 0, out=error), out=error)
         missing = (flags & (IN_GAP | OUTSIDE_CUBE)) != 0
+        shape = (btjd.size, rows.size, cols.size)
+        if missing.all():
+            log.info("all %d times are in a gap or beyond the cube: NaN", missing.size)
+            return np.full(shape, np.nan, np.float32), np.full(shape, np.nan, np.float32)
+
+        spline = self._time_spline()
+        start, basis = spline.basis(evaluate_at)
+        first = int(start[~missing].min())
+        last = int(start[~missing].max()) + spline.order + 1
+        half, inverse = spline.inverse_band()
+        n = self.cube_time.size
+        # the variance is only needed within the band of the coefficients used
+        low, high = max(first - half, 0), min(last + half, n)
+        value = np.einsum(
+            "tij,pi,qj->tpq", np.asarray(self.cube_sl[:, row_bins, col_bins], np.float64), w_row, w_col, optimize=True
+        ).reshape(n, -1)
+        variance = np.zeros_like(value)
+        variance[low:high] = np.einsum(
+            "tij,pi,qj->tpq",
+            np.square(self.cube_sle[low:high, row_bins, col_bins], dtype=np.float64),
+            w_row**2,
+            w_col**2,
+            optimize=True,
+        ).reshape(high - low, -1)
+        coefficients = spline.coefficients(value)
+        squared = _squared_weight_sums(inverse, half, variance, first, last, spline.order)
+        if spline.order < 2:  # the kernel is written for three basis functions: pad with zeros
+            pad = 2 - spline.order
+            basis = np.hstack([basis, np.zeros((basis.shape[0], pad))])
+            coefficients = np.vstack([coefficients, np.zeros((pad, coefficients.shape[1]))])
+            squared = np.pad(squared, ((0, pad), (0, pad), (0, 0)))
+        flux = np.empty((btjd.size, value.shape[1]), np.float32)
+        error = np.empty_like(flux)
+        _evaluate_time_spline(start, basis, coefficients, squared, first, missing, flux, error)
         if missing.any():
-            flux[missing] = np.nan
-            error[missing] = np.nan
             log.info("%d of %d times are in a gap or beyond the cube: NaN", int(missing.sum()), missing.size)
-        return flux, error
+        return flux.reshape(shape), error.reshape(shape)
 
-    @staticmethod
-    def _contract(cube, w_time, w_row, w_col) -> np.ndarray:
-        """Apply the weights: space first in float64 (small), then one float32 product in time.
-
-        The output (ntimes x npixels) is the large array: it is made once, in float32.
-        """
-        spatial = np.einsum("tij,pi,qj->tpq", np.asarray(cube, np.float64), w_row, w_col, optimize=True)
-        nt, p, q = spatial.shape
-        product = w_time.astype(np.float32) @ spatial.reshape(nt, p * q).astype(np.float32)
-        return product.reshape(-1, p, q)
+    def _time_spline(self) -> _TimeSpline:
+        # rebuilt if the cube times were changed since (e.g. a cube trimmed in place)
+        if self._spline is None or not np.array_equal(self._spline.nodes, self.cube_time):
+            self._spline = _TimeSpline(self.cube_time, order=2)
+        return self._spline
 
     # ------------------------------------------------------------------ lightkurve
     def correct(self, tpf):
