@@ -50,3 +50,28 @@ def pytest_collection_modifyitems(config, items):
     for item in items:
         if "network" in item.keywords:
             item.add_marker(skip)
+
+
+@pytest.fixture(scope="session")
+def small_training_set(tmp_path_factory):
+    """A training set made the user's way (cube, maps, NPZ) from the simulated Sector 4,
+    smaller than the demo's: every 8th frame, 32-pixel bins, 2-h time bins."""
+    from tess_backml.cube import BackgroundCube
+
+    cube = BackgroundCube(4, 1, 1, img_bin=32, source="sim", progress=False)
+    cube.get_scatter_light_cube(frames=slice(None, None, 8))
+    cube.bin_time_axis(2.0)
+    cube.get_vector_maps()
+    path = tmp_path_factory.mktemp("training") / cube.default_name("npz")
+    return cube.save_to_npz(str(path), save_maps=True)
+
+
+@pytest.fixture(scope="session")
+def trained_model(small_training_set, tmp_path_factory):
+    """The main model trained on orbit 1 of the small training set, saved as a file."""
+    from tess_backml.model import save_model, train_model
+
+    model, baseline, meta = train_model([small_training_set], kind="nn", train_orbit=1, progress=False)
+    path = tmp_path_factory.mktemp("model") / "model.npz"
+    save_model(model, str(path), meta, baseline=baseline)
+    return str(path)

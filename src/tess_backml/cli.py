@@ -222,7 +222,7 @@ def run_demo(args) -> int:
     started = time.time()
     _make_directory(args.out_dir)
     step = 8 if args.quick else 1
-    print(f"demo: simulated sector 4, camera 1, CCD 1{' (every 6th frame: --quick)' if args.quick else ''}")
+    print(f"demo: simulated sector 4, camera 1, CCD 1{' (every 8th frame: --quick)' if args.quick else ''}")
     args.frames = slice(None, None, step)
     cube = _build_cube(args, 4, 1, 1, "sim")
     cube.bin_time_axis(args.time_bin)
@@ -241,8 +241,74 @@ def run_demo(args) -> int:
     print(f"  figures -> masks.png, earth_moon_maps.png, {os.path.basename(gif)}")
     print(f"  accuracy against the simulator's truth: RMS error {rms_error:.3g} e-/s = "
           f"{100 * rms_error / rms_truth:.2f}% of the true SL RMS ({rms_truth:.3g} e-/s)")
-    print(f"  median quoted error {float(np.median(cube.scatter_err_cube)):.3g} e-/s; done in {time.time() - started:.0f} s")
+    print(f"  median quoted error {float(np.median(cube.scatter_err_cube)):.3g} e-/s")
+
+    from .model import format_table, save_model, train_model
+
+    model, baseline, meta = train_model([npz_path], kind="nn", train_orbit=1, progress=not args.quiet)
+    model_path = save_model(model, os.path.join(args.out_dir, "sl_model.npz"), meta, baseline=baseline)
+    print(f"  model trained on orbit 1 in {meta['training_seconds']:.0f} s -> {model_path}; held out (orbit 2):")
+    print("    " + format_table(meta["held_out"]).replace("\n", "\n    "))
+    _demo_cutout(cube, fits_path, model_path, args.out_dir)
+    print(f"  done in {time.time() - started:.0f} s")
     return 0
+
+
+def _demo_cutout(cube, cube_file, model_path, out_dir, nframes: int = 16, size: int = 10):
+    """Correct an astrocut cutout of the simulated sector, as a user would, and score it.
+
+    The FFIs of the last ``nframes`` good frames before the first perigee gap (the
+    brightest, fastest-changing scattered light of the orbit) are written, made
+    into a MAST-format cube and cut out with astrocut, corrected with the SL cube
+    and with the model, and compared with the simulator's truth at the cutout's
+    background pixels.
+    """
+    import os
+    import shutil
+    import tempfile
+    import warnings
+
+    import numpy as np
+
+    from .corrector import ScatterLightCorrector, _lightkurve, tpf_corner
+    from .geometry import CameraGeometry
+
+    lk = _lightkurve()
+    from astrocut import TessCubeCutout
+
+    sim = cube.source
+    good = np.flatnonzero((sim.quality & 4) == 0)
+    first_gap = np.flatnonzero(np.diff(sim.time) > 0.5)[0]
+    frames = good[good <= first_gap][-nframes:]
+    work = tempfile.mkdtemp(prefix="tess-backml-demo-", dir=out_dir)
+    try:
+        ffis = sim.write_ffis(os.path.join(work, "ffis"), frames, progress=False)
+        ffi_cube = make_astrocut_cube(ffis, os.path.join(work, "tess-s0004-1-1-cube.fits"), sector=4)
+        centre = CameraGeometry(4, 1).wcs(1).pixel_to_world(1044, 1000)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            (cutout_file,) = TessCubeCutout([ffi_cube], coordinates=centre, cutout_size=size).write_as_tpf(work)
+            tpf = lk.read(cutout_file, quality_bitmask="none")
+        saved = shutil.copy(cutout_file, os.path.join(out_dir, "cutout.fits"))
+        row, column = tpf_corner(tpf)
+        rows = np.arange(row, row + tpf.shape[1]) - 1
+        cols = np.arange(column, column + tpf.shape[2]) - 45
+        truth = np.array([sim.true_scattered_light(i)[np.ix_(rows, cols)] for i in frames])
+        background = ~(cube.star_mask | cube.strap_mask[None, :])[np.ix_(rows, cols)]
+        before = np.sqrt(np.mean(truth[:, background] ** 2))
+        print(f"  astrocut cutout {tpf.shape[1]}x{tpf.shape[2]} at CCD row {row}, column {column}, {len(frames)} "
+              f"frames before the perigee (SL RMS {before:.0f} e-/s in background pixels) -> {saved}")
+        for label, corrector, method in (
+            (f"SL cube ({cube.time_bin_hours:g} h bins)", ScatterLightCorrector(4, 1, 1, fname=cube_file), "sl_cube"),
+            ("model (no cube)", ScatterLightCorrector(4, 1, 1, model=model_path), "model"),
+        ):
+            corrected = corrector.correct(tpf, method=method)
+            model = np.asarray(corrected.hdu[1].data["SL_MODEL"], float)
+            after = np.sqrt(np.nanmean((truth - model)[:, background] ** 2))
+            print(f"    corrected with the {label}: {100 * (1 - after / before):.0f}% of the true SL removed "
+                  f"({after:.1f} e-/s RMS left)")
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
 
 
 def run_correct(args) -> int:
@@ -263,7 +329,7 @@ def run_correct(args) -> int:
         raise TessBackmlError(f"{args.tpf} is not a target pixel file lightkurve can read ({exc})") from None
     if not isinstance(tpf, lk.TessTargetPixelFile):
         raise TessBackmlError(f"{args.tpf} is not a TESS target pixel file (lightkurve read a {type(tpf).__name__})")
-    corrected = correct(tpf, args.cube)
+    corrected = correct(tpf, args.cube, model=args.model)
     with atomic_output(args.out, None) as temporary:
         corrected.hdu.writeto(temporary, overwrite=True)
     print(f"{args.out}: corrected TPF ({corrected.shape[0]} cadences, {corrected.shape[1]}x{corrected.shape[2]} pixels)")
@@ -272,6 +338,48 @@ def run_correct(args) -> int:
 
         plot_correction(tpf, corrected, path=args.plot)
         print(f"figure: {args.plot}")
+    return 0
+
+
+def _orbit(value):
+    return None if value == "all" else int(value)
+
+
+def run_train(args) -> int:
+    from ._files import check_writable
+    from .model import format_table, save_model, train_model
+
+    check_writable(args.out)
+    options = {"epochs": args.epochs} if args.epochs and args.model == "nn" else {}
+    model, baseline, meta = train_model(
+        args.data, kind=args.model, train_orbit=_orbit(args.train_orbit), max_samples=args.max_samples,
+        seed=args.seed, progress=not args.quiet, **options,
+    )
+    save_model(model, args.out, meta, baseline=baseline)
+    print(f"{args.out}: {args.model} model trained on {meta['training_samples']} samples in {meta['training_seconds']:.1f} s")
+    if "held_out" in meta:
+        print(f"held out (orbit {3 - meta['train_orbit']}):")
+        print(format_table(meta["held_out"]))
+    return 0
+
+
+def run_evaluate(args) -> int:
+    import json
+
+    from .model import evaluate_model, format_table
+
+    table, data, mask, loaded = evaluate_model(args.model, args.data, orbit=_orbit(args.orbit))
+    if args.json:
+        print(json.dumps(table, indent=2))
+    else:
+        print(f"{args.model} on {mask.sum()} samples ({'all orbits' if args.orbit == 'all' else 'orbit ' + args.orbit}):")
+        print(format_table(table))
+    if args.plot:
+        from .model.evaluation import plot_evaluation
+
+        plot_evaluation(table, data, mask, loaded, args.plot)
+        if not args.json:
+            print(f"figure: {args.plot}")
     return 0
 
 
@@ -381,10 +489,39 @@ def build_parser() -> argparse.ArgumentParser:
         "TESScut/astrocut cutout) and write the corrected TPF.",
     )
     correct_parser.add_argument("tpf", help="target pixel file (FITS)")
-    correct_parser.add_argument("--cube", required=True, help="SL cube FITS of the TPF's sector/camera/CCD")
+    source = correct_parser.add_mutually_exclusive_group(required=True)
+    source.add_argument("--cube", help="SL cube FITS of the TPF's sector/camera/CCD")
+    source.add_argument("--model", help="model file (from 'train'): the SL from geometry alone, no cube")
     correct_parser.add_argument("--out", required=True, help="corrected TPF (FITS)")
     correct_parser.add_argument("--plot", help="figure of raw and corrected light curves with the SL model")
     correct_parser.set_defaults(handler=run_correct)
+
+    train = commands.add_parser(
+        "train",
+        help="train a model that predicts the SL from the Earth/Moon geometry",
+        description="Train a model (and the ridge baseline) on training sets made by 'dataset'; "
+        "with --train-orbit, the other orbit is held out and scored.",
+    )
+    train.add_argument("data", nargs="+", help="training-set NPZ files (any sectors/cameras/CCDs)")
+    train.add_argument("--out", required=True, help="model file to write (NPZ)")
+    train.add_argument("--model", choices=("nn", "gbt", "ridge"), default="nn", help="default nn (the main model)")
+    train.add_argument("--train-orbit", choices=("1", "2", "all"), default="1", help="orbit to train on (default 1)")
+    train.add_argument("--epochs", type=int, default=None, help="network training epochs (default 15)")
+    train.add_argument("--max-samples", type=int, default=300_000, help="training samples used (random subset)")
+    train.add_argument("--seed", type=int, default=0)
+    train.set_defaults(handler=run_train)
+
+    evaluate = commands.add_parser(
+        "evaluate",
+        help="score a model on training sets: RMSE, MAE, variance explained",
+        description="Score a model file, its ridge baseline and no correction on training sets.",
+    )
+    evaluate.add_argument("model", help="model file made by 'train'")
+    evaluate.add_argument("data", nargs="+", help="training-set NPZ files")
+    evaluate.add_argument("--orbit", choices=("1", "2", "all"), default="2", help="orbit to score (default 2)")
+    evaluate.add_argument("--plot", help="figure: predicted vs true images, residual light curves")
+    evaluate.add_argument("--json", action="store_true", help="print the table as JSON")
+    evaluate.set_defaults(handler=run_evaluate)
 
     simulate = commands.add_parser(
         "simulate",

@@ -169,3 +169,9 @@ def ccd_to_image(row, column):
     ``y = row``, astropy ``origin=0``).
     """
     return np.asarray(row) - 1, np.asarray(column) - 1
+
+
+#: Nominal camera-boresight angle (deg) below which a body is above the sunshade
+#: and its light can scatter into the camera. The simulator uses these; for real
+#: data they are approximate, so models also see the angle itself.
+SUNSHADE_CUTOFF_DEG = {"earth": 50.0, "moon": 45.0}

@@ -248,18 +248,35 @@ class ScatterLightCorrector:
         ``EXTRAPOLATED`` (1), ``IN_GAP`` (2), ``OUTSIDE_CUBE`` (4).
     """
 
-    def __init__(self, sector: int, camera: int, ccd: int, fname=None):
+    def __init__(self, sector: int, camera: int, ccd: int, fname=None, model=None):
         from .geometry import validate_camera_ccd, validate_sector
 
         self.sector = validate_sector(sector)
         self.camera, self.ccd = validate_camera_ccd(camera, ccd)
+        self.model = self.model_meta = None
+        self.fname = None
+        self.flags = np.zeros(0, np.int8)
+        self._spline = None
+        if model is not None:
+            self._load_model(model)
+            if fname is None:
+                return  # the model alone: no cube
         if fname is None:
             fname = f"./data/ffi_sl_cube_sector{self.sector:03d}_{self.camera}-{self.ccd}.fits"
         if not os.path.isfile(fname):
             raise TessBackmlError(
                 f"no SL cube file {fname}: build one with 'tess-backml cube --sector {self.sector} "
-                f"--camera {self.camera} --ccd {self.ccd}'"
+                f"--camera {self.camera} --ccd {self.ccd}' (or give a model: model=PATH)"
             )
+        self._load_cube(fname)
+
+    def _load_model(self, path):
+        from .model import load_model
+
+        loaded = load_model(path)
+        self.model, self.model_meta, self.model_file = loaded.model, loaded.meta, str(path)
+
+    def _load_cube(self, fname):
         self.fname = str(fname)
         self.cube = read_sl_cube(fname)
         found = (self.cube.sector, self.cube.camera, self.cube.ccd)
@@ -270,18 +287,21 @@ class ScatterLightCorrector:
                 f"'tess-backml cube --sector {self.sector} --camera {self.camera} --ccd {self.ccd}'"
             )
         self.row_cube, self.col_cube = self.cube.bin_centres()
-        self.cube_time = np.asarray(self.cube.time, dtype=float)
+        time = np.asarray(self.cube.time, dtype=float)
+        hours = self.cube.time_bin_hours
+        self._set_cube(time, self.cube.flux, self.cube.flux_err, self.cube.pixel_bin, hours, fname)
+
+    def _set_cube(self, time, flux, flux_err, pixel_bin, time_bin_hours, name):
+        self.cube_time = time
         if self.cube_time.size == 0 or np.any(np.diff(self.cube_time) <= 0):
-            raise TessBackmlError(f"{fname}: cube times must increase")
-        self.cube_sl = self.cube.flux
-        self.cube_sle = self.cube.flux_err
-        self.image_binsize = self.cube.pixel_bin
+            raise TessBackmlError(f"{name}: cube times must increase")
+        self.cube_sl = flux
+        self.cube_sle = flux_err
+        self.image_binsize = pixel_bin
         spacing = np.median(np.diff(self.cube_time)) if self.cube_time.size > 1 else 1 / 12
-        self.half_bin = float(self.cube.time_bin_hours / 48 if self.cube.time_bin_hours > 0 else spacing / 2)
+        self.half_bin = float(time_bin_hours / 48 if time_bin_hours > 0 else spacing / 2)
         gaps = np.flatnonzero(np.diff(self.cube_time) > max(3 * spacing, 0.25))
         self.gaps = [(self.cube_time[i], self.cube_time[i + 1]) for i in gaps]
-        self.flags = np.zeros(0, np.int8)
-        self._spline = None
 
     def __repr__(self):
         return f"TESS FFI SL Corrector (Sector, Camera, CCD): {self.sector}, {self.camera}, {self.ccd}"
@@ -334,7 +354,7 @@ class ScatterLightCorrector:
         return weights[:, used], used
 
     # ------------------------------------------------------------------ evaluation
-    def evaluate_scatterlight_model(self, row_eval, col_eval, times, method: str = "sl_cube"):
+    def evaluate_scatterlight_model(self, row_eval, col_eval, times, method=None):
         """Scattered light and its error on a grid of pixels at the given times.
 
         Parameters
@@ -343,26 +363,36 @@ class ScatterLightCorrector:
             1-D arrays of 1-based CCD rows and columns; the result is on their grid.
         times : array_like or astropy.time.Time
             BTJD, JD or astropy Time.
-        method : {"sl_cube"}
-            Interpolate the SL cube. (``"model"``/``"nn"``, the learnt model, is not
-            available yet.)
+        method : {"sl_cube", "model", "nn"}, optional
+            ``"sl_cube"``: interpolate the SL cube. ``"model"`` (or ``"nn"``, the
+            original's name): the learnt model given as ``model=`` evaluated from
+            the Earth/Moon geometry alone. Default: the cube if one was given,
+            else the model.
 
         Returns
         -------
         sl_flux, sl_fluxerr : ndarray (ntimes, nrows, ncols) float32
             e-/s; NaN at times flagged ``IN_GAP`` or ``OUTSIDE_CUBE`` (see :attr:`flags`).
+            With the model, the error is the model's held-out RMS error: a
+            systematic uncertainty, the same at every pixel and time.
         """
         from .geometry import to_btjd
 
-        if method in ("model", "nn"):
-            raise TessBackmlError("method='model' (a learnt model) is not available yet; use method='sl_cube'")
-        if method != "sl_cube":
-            raise TessBackmlError(f"method must be 'sl_cube', got {method!r}")
+        if method is None:
+            method = "sl_cube" if self.fname is not None else "model"
+        if method not in ("sl_cube", "model", "nn"):
+            raise TessBackmlError(f"method must be 'sl_cube' or 'model' ('nn'), got {method!r}")
+        if method == "sl_cube" and self.fname is None:
+            raise TessBackmlError("no SL cube was given (fname=...): use method='model' or give a cube")
+        if method != "sl_cube" and self.model is None:
+            raise TessBackmlError("no model was given: ScatterLightCorrector(..., model=PATH) (train one with 'tess-backml train')")
         rows = _as_pixel_array(row_eval, "row_eval")
         cols = _as_pixel_array(col_eval, "col_eval")
         if times is None:
             raise TessBackmlError("times are required (BTJD, JD or astropy Time)")
         btjd = to_btjd(times)
+        if method != "sl_cube":
+            return self._evaluate_model(rows, cols, btjd)
         w_row, row_bins = self._space_weights(self.row_cube, rows, FIRST_SCIENCE_ROW, LAST_SCIENCE_ROW, "rows")
         w_col, col_bins = self._space_weights(self.col_cube, cols, FIRST_SCIENCE_COLUMN, LAST_SCIENCE_COLUMN, "columns")
         evaluate_at, flags = self._time_positions(btjd)
@@ -406,6 +436,42 @@ class ScatterLightCorrector:
             log.info("%d of %d times are in a gap or beyond the cube: NaN", int(missing.sum()), missing.size)
         return flux.reshape(shape), error.reshape(shape)
 
+    MODEL_NODE_PIXELS = 16
+    MODEL_NODE_MINUTES = 30.0
+
+    def _evaluate_model(self, rows, cols, btjd):
+        """The model on a grid of nodes (every 16 pixels, every 30 minutes, spanning the
+        request), interpolated like a cube: geometry changes slowly, so this costs
+        little accuracy and makes 10^7 pixel-times take a fraction of a second."""
+        from .geometry import sector_time_range
+        from .model import predict_cube
+
+        start, stop = sector_time_range(self.sector)
+        if btjd.min() < start or btjd.max() > stop:
+            raise TessBackmlError(
+                f"times BTJD {btjd.min():.4f}-{btjd.max():.4f} are outside sector {self.sector} (BTJD {start:.4f}-{stop:.4f})"
+            )
+        for values, low, high, name in ((rows, FIRST_SCIENCE_ROW, LAST_SCIENCE_ROW, "rows"), (cols, FIRST_SCIENCE_COLUMN, LAST_SCIENCE_COLUMN, "columns")):
+            if values.min() < low - 0.5 or values.max() > high + 0.5:
+                raise TessBackmlError(f"{name} {values.min():g}-{values.max():g} are off the science region ({low}-{high}, 1-based CCD coordinates)")
+        step = self.MODEL_NODE_MINUTES / 1440
+        first, last = max(btjd.min() - step, start), min(btjd.max() + step, stop)
+        time_nodes = np.linspace(first, last, max(int(np.ceil((last - first) / step)) + 1, 3))
+        row_nodes, col_nodes = (
+            np.linspace(v.min(), v.max(), max(int(np.ceil(np.ptp(v) / self.MODEL_NODE_PIXELS)) + 1, 2)) if np.ptp(v) > 0 else v[:1]
+            for v in (rows, cols)
+        )
+        predicted = predict_cube(self.model, self.sector, self.camera, self.ccd, row_nodes, col_nodes, time_nodes)
+        nodes = ScatterLightCorrector.__new__(ScatterLightCorrector)
+        nodes.sector, nodes.camera, nodes.ccd = self.sector, self.camera, self.ccd
+        nodes.fname, nodes.model, nodes._spline = "model nodes", None, None
+        nodes.row_cube, nodes.col_cube = row_nodes, col_nodes
+        nodes._set_cube(time_nodes, predicted, np.zeros_like(predicted), self.MODEL_NODE_PIXELS, 0.0, "model nodes")
+        flux, _ = nodes.evaluate_scatterlight_model(rows, cols, btjd, method="sl_cube")
+        self.flags = nodes.flags
+        error = np.full_like(flux, float(self.model_meta.get("model_rmse", np.nan)))
+        return flux, error
+
     def _time_spline(self) -> _TimeSpline:
         # rebuilt if the cube times were changed since (e.g. a cube trimmed in place)
         if self._spline is None or not np.array_equal(self._spline.nodes, self.cube_time):
@@ -413,7 +479,7 @@ class ScatterLightCorrector:
         return self._spline
 
     # ------------------------------------------------------------------ lightkurve
-    def correct(self, tpf):
+    def correct(self, tpf, method=None):
         """Subtract the scattered light from a lightkurve ``TessTargetPixelFile``.
 
         Works for SPOC TPFs and TESScut/astrocut cutouts: the TPF's lower-left
@@ -427,6 +493,8 @@ class ScatterLightCorrector:
             ``FLUX_ERR`` includes the model error in quadrature, and whose table
             carries the model in extra columns ``SL_MODEL`` and ``SL_MODEL_ERR``.
             Cadences where the model is NaN (gaps, beyond the cube) keep their flux.
+            ``method`` as in :meth:`evaluate_scatterlight_model` (the cube, or the
+            learnt model).
         """
         import copy
 
@@ -438,8 +506,9 @@ class ScatterLightCorrector:
                 raise TessBackmlError(f"expected a lightkurve TessTargetPixelFile, got {type(tpf).__name__}")
         found = (tpf.sector, tpf.camera, tpf.ccd)
         if found != (self.sector, self.camera, self.ccd):
+            what = f"the cube {self.fname} is" if self.fname else "this corrector is for"
             raise TessBackmlError(
-                f"the TPF is sector {found[0]} camera {found[1]} CCD {found[2]}, but the cube {self.fname} is "
+                f"the TPF is sector {found[0]} camera {found[1]} CCD {found[2]}, but {what} "
                 f"sector {self.sector} camera {self.camera} CCD {self.ccd}: build a cube for it with "
                 f"'tess-backml cube --sector {found[0]} --camera {found[1]} --ccd {found[2]}'"
             )
@@ -464,7 +533,7 @@ class ScatterLightCorrector:
         model = np.full((len(time), nrows, ncols), np.nan, np.float32)
         model_err = np.full_like(model, np.nan)
         if usable.any():
-            model[usable], model_err[usable] = self.evaluate_scatterlight_model(rows, cols, time[usable])
+            model[usable], model_err[usable] = self.evaluate_scatterlight_model(rows, cols, time[usable], method=method)
         known = np.isfinite(model)
         hdul = copy.deepcopy(tpf.hdu)
         data = hdul[1].data
@@ -478,7 +547,10 @@ class ScatterLightCorrector:
         new_table = fits.BinTableHDU.from_columns(hdul[1].columns + fits.ColDefs(extra), header=hdul[1].header)
         hdul[1] = new_table
         hdul[0].header["SLCORR"] = (True, "scattered light subtracted by tess-backml")
-        hdul[0].header["SLCUBE"] = (os.path.basename(self.fname)[:60], "SL cube used")
+        if method in ("model", "nn") or self.fname is None:
+            hdul[0].header["SLMODEL"] = (os.path.basename(self.model_file)[:60], "SL model file used")
+        else:
+            hdul[0].header["SLCUBE"] = (os.path.basename(self.fname)[:60], "SL cube used")
         log.info("corrected %d of %d cadences", int(known.any(axis=(1, 2)).sum()), len(time))
         return lk.TessTargetPixelFile(hdul, quality_bitmask=tpf.quality_bitmask)
 
@@ -520,20 +592,26 @@ def tpf_corner(tpf) -> tuple[int, int]:
 
 
 def _lightkurve():
+    import warnings
+
     try:
-        import lightkurve
+        with warnings.catch_warnings():  # its optional-submodule notices are not for our users
+            warnings.simplefilter("ignore")
+            import lightkurve
     except ImportError:
         raise TessBackmlError("correcting TPFs needs lightkurve: pip install 'tess-backml[lightkurve]'") from None
     return lightkurve
 
 
-def correct(tpf, cube_file):
-    """Subtract the scattered light of the SL cube ``cube_file`` from ``tpf`` (function form).
-
-    The cube must be of the TPF's sector, camera and CCD. See
-    :meth:`ScatterLightCorrector.correct`.
+def correct(tpf, cube_file=None, model=None):
+    """Subtract the scattered light from ``tpf`` (function form): of the SL cube
+    ``cube_file`` (of the TPF's sector, camera and CCD) or, without a cube, of the
+    learnt ``model`` file. See :meth:`ScatterLightCorrector.correct`.
     """
     for attribute in ("sector", "camera", "ccd"):
         if not hasattr(tpf, attribute):
             raise TessBackmlError(f"expected a lightkurve TessTargetPixelFile, got {type(tpf).__name__}")
-    return ScatterLightCorrector(tpf.sector, tpf.camera, tpf.ccd, fname=cube_file).correct(tpf)
+    if cube_file is None and model is None:
+        raise TessBackmlError("give an SL cube file or a model file")
+    corrector = ScatterLightCorrector(tpf.sector, tpf.camera, tpf.ccd, fname=cube_file, model=model)
+    return corrector.correct(tpf, method=None if cube_file is not None else "model")

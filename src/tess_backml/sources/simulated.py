@@ -57,6 +57,7 @@ from ..constants import (
     SCIENCE_ROWS,
     SCIENCE_SIZE,
     STRAP_COLUMNS,
+    SUNSHADE_CUTOFF_DEG,
     ffi_cadence_seconds,
 )
 from ..errors import TessBackmlError
@@ -66,8 +67,8 @@ log = logging.getLogger(__name__)
 
 #: Scattered-light model parameters per body.
 SL_MODEL = {
-    "earth": {"K": 900.0, "r_ref": 3.0, "cut": 50.0, "ring": (38.0, 40.0)},
-    "moon": {"K": 60.0, "r_ref": 0.25, "cut": 45.0, "ring": (30.0, 31.0)},
+    "earth": {"K": 900.0, "r_ref": 3.0, "cut": SUNSHADE_CUTOFF_DEG["earth"], "ring": (38.0, 40.0)},
+    "moon": {"K": 60.0, "r_ref": 0.25, "cut": SUNSHADE_CUTOFF_DEG["moon"], "ring": (30.0, 31.0)},
 }
 SL_SCALE_DEG = 8.0
 SL_STEP_WIDTH_DEG = 1.5

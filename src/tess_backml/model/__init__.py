@@ -1,0 +1,32 @@
+"""Learning the scattered light from the Earth/Moon geometry.
+
+* :mod:`.features` — the feature set and training sets read from ``dataset`` NPZ files;
+* :mod:`.estimators` — a ridge baseline, a neural network (the main model) and
+  gradient-boosted trees, all stored as plain arrays;
+* :mod:`.files` — model files that load without executing code;
+* :mod:`.evaluation` — training, held-out metrics, figures, and on-the-fly
+  prediction at any pixels and times.
+"""
+
+from .estimators import MODELS, GradientBoostingModel, NeuralNetModel, RidgeModel
+from .features import FEATURE_NAMES, FEATURE_SET, TrainingSet, geometry_features
+from .evaluation import evaluate_model, format_table, predict_cube, train_model
+from .files import LoadedModel, load_model, save_model
+
+__all__ = [
+    "FEATURE_NAMES",
+    "FEATURE_SET",
+    "MODELS",
+    "GradientBoostingModel",
+    "LoadedModel",
+    "NeuralNetModel",
+    "RidgeModel",
+    "TrainingSet",
+    "evaluate_model",
+    "format_table",
+    "geometry_features",
+    "load_model",
+    "predict_cube",
+    "save_model",
+    "train_model",
+]

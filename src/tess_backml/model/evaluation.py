@@ -1,0 +1,251 @@
+"""Training, held-out evaluation and on-the-fly prediction of the scattered light.
+
+Metrics (per model, on the held-out samples):
+
+``rmse``, ``mae``
+    Of the residual ``SL - prediction``, e-/s.
+``explained_variance``
+    ``1 - sum(residual^2) / sum(SL^2)``: the fraction of the scattered light's
+    variance removed, taken about zero because zero means no scattered light
+    (the cube is relative to the darkest frames). "No correction" scores 0.
+``step_ratio``
+    Median absolute difference between consecutive predictions of a bin divided
+    by that of the truth, over consecutive times where the SL exceeds 1 e-/s
+    (elsewhere both are ~0): above 1 the model moves more than the SL does.
+``residual_step_ratio``
+    The same for the corrected light curve (``SL - prediction``): below 1 the
+    correction leaves the light curve steadier than it was; above 1 it adds steps.
+"""
+
+from __future__ import annotations
+
+import logging
+import time as _time
+
+import numpy as np
+
+from ..errors import TessBackmlError
+from .estimators import MODELS, RidgeModel
+from .features import TrainingSet
+
+log = logging.getLogger(__name__)
+
+DEFAULT_MAX_SAMPLES = 300_000
+LIT = 1.0  # e-/s: steps are compared where the SL exceeds this at both times
+
+
+def _split(data: TrainingSet, train_orbit):
+    if train_orbit is None:
+        return data.valid, np.zeros_like(data.valid)
+    if train_orbit not in (1, 2):
+        raise TessBackmlError(f"the training orbit must be 1 or 2, got {train_orbit}")
+    train = data.valid & (data.orbit == train_orbit)
+    test = data.valid & (data.orbit != train_orbit)
+    if not train.any():
+        raise TessBackmlError(f"the training sets have no samples in orbit {train_orbit}")
+    return train, test
+
+
+def train_model(paths, kind: str = "nn", train_orbit=1, max_samples: int = DEFAULT_MAX_SAMPLES, seed: int = 0, progress=True, **options):
+    """Train a model (and the ridge baseline) on training-set NPZ files.
+
+    Parameters
+    ----------
+    paths : list of str
+        Training sets (``tess-backml dataset`` output), any sectors/cameras/CCDs.
+    kind : {"nn", "gbt", "ridge"}
+    train_orbit : {1, 2, None}
+        Train on this orbit of every sector and hold the other out; None: all.
+    max_samples : int
+        Random subset of the training samples used (the baseline uses them all).
+
+    Returns
+    -------
+    model, baseline, metadata
+        ``metadata`` records the data, the split and (with a held-out orbit) the
+        held-out metrics; :func:`tess_backml.model.save_model` writes all three.
+    """
+    if kind not in MODELS:
+        raise TessBackmlError(f"model must be one of {', '.join(sorted(MODELS))}, got {kind!r}")
+    data = TrainingSet(paths)
+    train, test = _split(data, train_orbit)
+    rng = np.random.default_rng(seed)
+    chosen = np.flatnonzero(train)
+    if chosen.size > max_samples:
+        chosen = np.sort(rng.choice(chosen, max_samples, replace=False))
+    started = _time.perf_counter()
+    model = MODELS[kind](**options) if kind != "ridge" else RidgeModel()
+    model.fit(data.features[chosen], data.target[chosen], progress=progress)
+    training_seconds = _time.perf_counter() - started
+    baseline = RidgeModel().fit(data.features[train], data.target[train])
+    metadata = {
+        "training_data": data.sources,
+        "train_orbit": train_orbit,
+        "training_samples": int(chosen.size),
+        "training_seconds": round(training_seconds, 2),
+        "seed": seed,
+    }
+    if test.any():
+        table = metrics_table(data, test, {"model": model, "baseline": baseline})
+        metadata["held_out"] = table
+        metadata["model_rmse"] = table["model"]["rmse"]
+    else:
+        metadata["model_rmse"] = float(np.sqrt(np.mean((model.predict(data.features[chosen]) - data.target[chosen]) ** 2)))
+    return model, baseline, metadata
+
+
+def _metrics(truth, prediction, shapes_index):
+    residual = truth - prediction
+    scores = {
+        "rmse": float(np.sqrt(np.mean(residual**2))),
+        "mae": float(np.mean(np.abs(residual))),
+        "explained_variance": float(1.0 - np.sum(residual**2) / max(np.sum(truth**2), 1e-30)),
+    }
+    if shapes_index is not None:
+        true_steps, predicted_steps, residual_steps = [], [], []
+        for index in shapes_index:  # (ntimes, nbins) index arrays into the held-out samples
+            lit = (truth[index][1:] > LIT) & (truth[index][:-1] > LIT)
+            true_steps.append(np.abs(np.diff(truth[index], axis=0))[lit])
+            predicted_steps.append(np.abs(np.diff(prediction[index], axis=0))[lit])
+            residual_steps.append(np.abs(np.diff(truth[index] - prediction[index], axis=0))[lit])
+        true_median = np.median(np.concatenate(true_steps)) if true_steps else np.nan
+        for key, steps in (("step_ratio", predicted_steps), ("residual_step_ratio", residual_steps)):
+            scores[key] = float(np.median(np.concatenate(steps)) / true_median) if true_median > 0 else float("nan")
+    return scores
+
+
+def _time_series_index(data: TrainingSet, mask):
+    """Per file, a (ntimes, nbins) index of the masked samples whose times are all masked."""
+    out, start = [], 0
+    positions = np.cumsum(mask) - 1
+    for shape in data.shapes:
+        size = int(np.prod(shape))
+        block = mask[start : start + size].reshape(shape[0], -1)
+        times = np.flatnonzero(block.all(axis=1))
+        if times.size > 1:
+            out.append(positions[start : start + size].reshape(shape[0], -1)[times])
+        start += size
+    return out
+
+
+def metrics_table(data: TrainingSet, mask, models: dict) -> dict:
+    """Metrics of each model (name -> SLModel) and of no correction on ``data[mask]``."""
+    truth = data.target[mask].astype(np.float64)
+    index = _time_series_index(data, mask)
+    table = {}
+    for name, model in models.items():
+        table[name] = _metrics(truth, model.predict(data.features[mask]).astype(np.float64), index)
+    table["no correction"] = _metrics(truth, np.zeros_like(truth), index)
+    return table
+
+
+def evaluate_model(model_path, paths, orbit=2):
+    """Metrics of a model file (and its baseline) on training sets, on one orbit or all.
+
+    Returns
+    -------
+    table : dict
+        name -> {"rmse", "mae", "explained_variance", "step_ratio"}.
+    data, mask, loaded
+        The samples used, for figures.
+    """
+    from .files import load_model
+
+    loaded = load_model(model_path)
+    data = TrainingSet(paths)
+    if orbit is None:
+        mask = data.valid
+    elif orbit in (1, 2):
+        mask = data.valid & (data.orbit == orbit)
+    else:
+        raise TessBackmlError(f"the orbit must be 1 or 2, got {orbit}")
+    if not mask.any():
+        raise TessBackmlError(f"no samples in orbit {orbit}")
+    models = {loaded.meta["kind"]: loaded.model}
+    if loaded.baseline is not None:
+        models["ridge baseline"] = loaded.baseline
+    return metrics_table(data, mask, models), data, mask, loaded
+
+
+def format_table(table: dict) -> str:
+    lines = [f"{'model':16s} {'RMSE':>9s} {'MAE':>9s} {'explained':>10s} {'steps':>7s} {'left':>6s}"]
+    for name, row in table.items():
+        lines.append(
+            f"{name:16s} {row['rmse']:9.3f} {row['mae']:9.3f} {100 * row['explained_variance']:9.1f}% "
+            f"{row.get('step_ratio', float('nan')):7.2f} {row.get('residual_step_ratio', float('nan')):6.2f}"
+        )
+    lines.append(
+        "(RMSE, MAE in e-/s; explained: fraction of the SL variance removed; steps: median step between "
+        "consecutive predictions over the truth's; left: the same for the corrected light curve)"
+    )
+    return "\n".join(lines)
+
+
+def predict_cube(model, sector, camera, ccd, rows, cols, times, ephemeris=None) -> np.ndarray:
+    """The model's SL (ntimes, nrows, ncols) at 1-based CCD ``rows`` x ``cols`` and BTJD ``times``."""
+    from ..geometry import camera_vectors, pixel_maps
+    from .features import geometry_features
+
+    rows, cols, times = np.asarray(rows, float), np.asarray(cols, float), np.asarray(times, float)
+    grid_rows, grid_cols = np.meshgrid(rows, cols, indexing="ij")
+    maps = pixel_maps(sector, camera, ccd, grid_rows, grid_cols, times, ephemeris=ephemeris)
+    table = camera_vectors(sector, camera, times=times, ephemeris=ephemeris)
+    body_maps, vectors = {}, {}
+    for body in ("earth", "moon"):
+        body_maps[body] = {
+            "angle": maps[f"{body}_angle"],
+            "azimuth": maps[f"{body}_azimuth"],
+            "size": maps[f"{body}_angular_size"],
+        }
+        vectors[body] = {"camera_angle": np.asarray(table[f"{body.capitalize()}_Camera_Angle"], float)}
+    features = geometry_features(body_maps, vectors, rows, cols, camera, ccd)
+    return model.predict(features).reshape(times.size, rows.size, cols.size)
+
+
+def plot_evaluation(table, data: TrainingSet, mask, loaded, path):
+    """Predicted vs true images at three bright held-out times, and residual light curves."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    shape = data.shapes[0]
+    size = int(np.prod(shape))
+    first_mask = mask[:size].reshape(shape[0], -1)
+    times = np.flatnonzero(first_mask.all(axis=1))
+    if times.size == 0:
+        raise TessBackmlError("no complete held-out frames in the first training set to plot")
+    truth = data.target[:size].reshape(shape)
+    predicted = loaded.model.predict(data.features[:size]).reshape(shape)
+    brightness = truth[times].mean(axis=(1, 2))
+    shown = times[np.argsort(brightness)[-3:]][::-1]
+    fig, axes = plt.subplots(3, 4, figsize=(15, 10.5))
+    for row, t in enumerate(shown):
+        vmax = np.percentile(truth[t], 99.5)
+        for ax, image, title in ((axes[row, 0], truth[t], "SL cube (truth)"), (axes[row, 1], predicted[t], f"{loaded.meta['kind']} model")):
+            im = ax.imshow(image, origin="lower", vmin=0, vmax=vmax, cmap="viridis")
+            ax.set_title(f"{title}, BTJD {data.time[t * shape[1] * shape[2]]:.2f}", fontsize=9)
+            fig.colorbar(im, ax=ax, fraction=0.046)
+        residual = truth[t] - predicted[t]
+        limit = np.percentile(np.abs(residual), 99) or 1
+        im = axes[row, 2].imshow(residual, origin="lower", cmap="RdBu_r", vmin=-limit, vmax=limit)
+        axes[row, 2].set_title("residual", fontsize=9)
+        fig.colorbar(im, ax=axes[row, 2], fraction=0.046)
+        axes[row, 3].axis("off")
+    ax = fig.add_subplot(1, 4, 4)
+    bt = data.time[:size].reshape(shape[0], -1)[times, 0]
+    bins = [(shape[1] // 2, shape[2] // 2), (shape[1] // 8, shape[2] // 8), (7 * shape[1] // 8, 7 * shape[2] // 8)]
+    for k, (r, c) in enumerate(bins):
+        offset = -k * np.percentile(truth[times][:, r, c], 99) * 1.2
+        ax.plot(bt, truth[times, r, c] + offset, "k-", lw=1, label="truth" if k == 0 else None)
+        ax.plot(bt, truth[times, r, c] - predicted[times, r, c] + offset, "C3-", lw=1, label="after correction" if k == 0 else None)
+    ax.set_xlabel("BTJD")
+    ax.set_ylabel("SL, e-/s (offset per bin)")
+    ax.set_title("three bins: SL and what the model leaves", fontsize=9)
+    ax.legend(fontsize=8)
+    row = table[loaded.meta["kind"]]
+    fig.suptitle(f"held-out evaluation: {100 * row['explained_variance']:.1f}% of the SL variance explained, RMSE {row['rmse']:.2f} e-/s")
+    fig.tight_layout()
+    fig.savefig(path, dpi=90)
+    plt.close(fig)
+    return path
