@@ -306,3 +306,25 @@ def test_correction_with_two_hour_bins_leaves_at_most_ten_percent(lit_cutout):
     cube_file = cube.save_to_fits(str(lit_cutout["dir"] / "binned.fits"))
     left = _sl_left(lit_cutout, cube_file)
     assert np.median(left) <= 0.10
+
+
+@pytest.mark.slow
+def test_correction_with_the_model_alone(lit_cutout, trained_model, tmp_path, capsys):
+    """correct(tpf, model=...) and 'correct --model' need no cube: the model removes most
+    of the SL of the lit cutout (trained on a coarser, sparser set than the cutout's)."""
+    from tess_backml.cli import main
+    from tess_backml.corrector import correct
+
+    corrected = correct(lit_cutout["tpf"], model=trained_model)
+    model = np.asarray(corrected.hdu[1].data["SL_MODEL"])
+    truth, background = lit_cutout["truth"], lit_cutout["background"]
+    before = np.sqrt(np.mean(truth[:, background] ** 2))
+    after = np.sqrt(np.mean((truth - model)[:, background] ** 2))
+    assert after < 0.5 * before
+    assert corrected.hdu[0].header["SLMODEL"] == "model.npz"
+    cutout = lit_cutout["tpf"].path
+    out = tmp_path / "corrected.fits"
+    assert main(["correct", cutout, "--model", trained_model, "--out", str(out)]) == 0
+    lk = pytest.importorskip("lightkurve")
+    again = lk.read(str(out), quality_bitmask="none")
+    assert np.allclose(np.asarray(again.hdu[1].data["SL_MODEL"]), model, equal_nan=True)

@@ -213,6 +213,13 @@ def _evaluate_time_spline(start, basis, coefficients, squared, first, missing, f
             v = w00 * q00[p] + w11 * q11[p] + w22 * q22[p] + w01 * q01[p] + w12 * q12[p] + w02 * q02[p]
             e[p] = np.sqrt(max(v, 0.0))
 
+def _check_on_science_region(points, low: int, high: int, name: str):
+    if points.min() < low - 0.5 or points.max() > high + 0.5:
+        raise TessBackmlError(
+            f"{name} {points.min():g}-{points.max():g} are off the science region ({low}-{high}, 1-based CCD coordinates)"
+        )
+
+
 def _as_pixel_array(values, name: str) -> np.ndarray:
     if not isinstance(values, np.ndarray):
         raise TessBackmlError(f"{name} must be a numpy array of 1-based CCD coordinates, got {type(values).__name__}")
@@ -340,11 +347,7 @@ class ScatterLightCorrector:
         return evaluate_at, flags
 
     def _space_weights(self, centres, points, low: int, high: int, name: str):
-        if points.min() < low - 0.5 or points.max() > high + 0.5:
-            raise TessBackmlError(
-                f"{name} {points.min():g}-{points.max():g} are off the science region ({low}-{high}, "
-                "1-based CCD coordinates)"
-            )
+        _check_on_science_region(points, low, high, name)
         clamped = np.clip(points, centres[0], centres[-1])
         weights = spline_weights(centres, clamped, order=3)
         # Interpolating-spline weights decay geometrically away from the point:
@@ -451,9 +454,8 @@ class ScatterLightCorrector:
             raise TessBackmlError(
                 f"times BTJD {btjd.min():.4f}-{btjd.max():.4f} are outside sector {self.sector} (BTJD {start:.4f}-{stop:.4f})"
             )
-        for values, low, high, name in ((rows, FIRST_SCIENCE_ROW, LAST_SCIENCE_ROW, "rows"), (cols, FIRST_SCIENCE_COLUMN, LAST_SCIENCE_COLUMN, "columns")):
-            if values.min() < low - 0.5 or values.max() > high + 0.5:
-                raise TessBackmlError(f"{name} {values.min():g}-{values.max():g} are off the science region ({low}-{high}, 1-based CCD coordinates)")
+        _check_on_science_region(rows, FIRST_SCIENCE_ROW, LAST_SCIENCE_ROW, "rows")
+        _check_on_science_region(cols, FIRST_SCIENCE_COLUMN, LAST_SCIENCE_COLUMN, "columns")
         step = self.MODEL_NODE_MINUTES / 1440
         first, last = max(btjd.min() - step, start), min(btjd.max() + step, stop)
         time_nodes = np.linspace(first, last, max(int(np.ceil((last - first) / step)) + 1, 3))
@@ -462,6 +464,7 @@ class ScatterLightCorrector:
             for v in (rows, cols)
         )
         predicted = predict_cube(self.model, self.sector, self.camera, self.ccd, row_nodes, col_nodes, time_nodes)
+        # the predictions on the nodes are a cube like any other: interpolate them the same way
         nodes = ScatterLightCorrector.__new__(ScatterLightCorrector)
         nodes.sector, nodes.camera, nodes.ccd = self.sector, self.camera, self.ccd
         nodes.fname, nodes.model, nodes._spline = "model nodes", None, None
