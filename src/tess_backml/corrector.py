@@ -602,7 +602,7 @@ def _lightkurve():
             warnings.simplefilter("ignore")
             import lightkurve
     except ImportError:
-        raise TessBackmlError("correcting TPFs needs lightkurve: pip install 'tess-backml[lightkurve]'") from None
+        raise TessBackmlError("correcting TPFs needs lightkurve (a dependency of tess-backml): pip install lightkurve") from None
     return lightkurve
 
 
