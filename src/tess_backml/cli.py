@@ -166,6 +166,44 @@ def _build_cube(args, sector, camera, ccd, source):
     return cube
 
 
+def _targets(args):
+    from .distributed import parse_range
+
+    chosen = []
+    for single, many, low, high, name in (
+        ("sector", "sectors", 1, 200, "--sectors"),
+        ("camera", "cameras", 1, 4, "--cameras"),
+        ("ccd", "ccds", 1, 4, "--ccds"),
+    ):
+        if getattr(args, many) is not None:
+            chosen.append(parse_range(getattr(args, many), low, high, name))
+        elif getattr(args, single) is not None:
+            chosen.append([getattr(args, single)])
+        else:
+            raise TessBackmlError(f"give --{single} or {name}")
+    return [(sector, camera, ccd) for sector in chosen[0] for camera in chosen[1] for ccd in chosen[2]]
+
+
+def _build_many(args, dataset: bool, out_file=None, on_cube=None):
+    from .distributed import build_cubes, make_client
+
+    targets = _targets(args)
+    client = make_client(args.workers, args.scheduler)
+    try:
+        return build_cubes(
+            targets, args.out_dir, source=args.source, img_bin=args.image_bin, time_bin=args.time_bin,
+            frames=args.frames, downsize=args.downsize, rolling=not args.fixed_bins, client=client,
+            resume=args.resume, overwrite=args.overwrite,
+            progress=not args.quiet, dataset=dataset, out_file=out_file, on_cube=on_cube,
+        )
+    finally:
+        if client is not None:
+            cluster = client.cluster
+            client.close()
+            if cluster is not None and args.scheduler is None:
+                cluster.close()
+
+
 def run_cube(args) -> int:
     import os
 
@@ -173,17 +211,14 @@ def run_cube(args) -> int:
 
     if args.out:
         check_writable(args.out)
-    cube = _build_cube(args, args.sector, args.camera, args.ccd, args.source)
-    cube.bin_time_axis(args.time_bin)
-    out = args.out or cube.default_name("fits")
-    cube.save_to_fits(out, binned=True)
-    print(f"{out}: SL cube {cube.scatter_cube.shape} (time bins x rows x columns) of sector {cube.sector} "
-          f"camera {cube.camera} CCD {cube.ccd}, from {len(cube.frame_indices)} frames")
-    if args.plot:
-        stem = os.path.splitext(out)[0]
+
+    def plot(cube, path):
+        stem = os.path.splitext(path)[0]
         cube.plot_dark_frame(path=f"{stem}_masks.png")
         cube.animate_data(file_name=f"{stem}.gif")
         print(f"figures: {stem}_masks.png, {stem}.gif")
+
+    _build_many(args, dataset=False, out_file=args.out, on_cube=plot if args.plot else None)
     return 0
 
 
@@ -191,23 +226,19 @@ def run_dataset(args) -> int:
     import os
 
     _make_directory(args.out_dir)
-    cube = _build_cube(args, args.sector, args.camera, args.ccd, args.source)
-    cube.bin_time_axis(args.time_bin)
-    cube.get_vector_maps()
-    folder = os.path.join(args.out_dir, "cubes", f"sector{cube.sector:03d}")
-    os.makedirs(folder, exist_ok=True)
-    path = cube.save_to_npz(os.path.join(folder, cube.default_name("npz")), save_maps=True)
-    print(f"{path}: training set, {cube.scatter_cube.shape[0]} time bins of {cube.scatter_cube.shape[1]}x{cube.scatter_cube.shape[2]}")
-    if args.plot:
+
+    def figures(cube, path):
         from .plotting import plot_maps
 
-        figures = os.path.join(args.out_dir, "figures", f"sector{cube.sector:03d}")
-        os.makedirs(figures, exist_ok=True)
-        stem = os.path.join(figures, f"bin{cube.img_bin}_{cube.camera}-{cube.ccd}")
+        folder = os.path.join(args.out_dir, "figures", f"sector{cube.sector:03d}")
+        os.makedirs(folder, exist_ok=True)
+        stem = os.path.join(folder, f"bin{cube.img_bin}_{cube.camera}-{cube.ccd}")
         cube.plot_dark_frame(path=f"{stem}_masks.png")
         plot_maps(cube, path=f"{stem}_maps.png")
         cube.animate_data(file_name=f"{stem}_sl.gif")
-        print(f"figures in {figures}")
+        print(f"figures in {folder}")
+
+    _build_many(args, dataset=True, on_cube=figures if args.plot else None)
     return 0
 
 
@@ -396,13 +427,20 @@ def _make_directory(path):
 
 def _add_cube_options(parser, with_target: bool = True):
     if with_target:
-        parser.add_argument("--sector", type=int, required=True)
-        parser.add_argument("--camera", type=int, required=True, choices=range(1, 5), metavar="{1-4}")
-        parser.add_argument("--ccd", type=int, required=True, choices=range(1, 5), metavar="{1-4}")
+        parser.add_argument("--sector", type=int)
+        parser.add_argument("--camera", type=int, choices=range(1, 5), metavar="{1-4}")
+        parser.add_argument("--ccd", type=int, choices=range(1, 5), metavar="{1-4}")
+        parser.add_argument("--sectors", help="several sectors: 1-4 or 1,3 (instead of --sector)")
+        parser.add_argument("--cameras", help="several cameras: 1-4 or 1,3")
+        parser.add_argument("--ccds", help="several CCDs: 1-4 or 1,3")
         parser.add_argument(
             "--source", default="mast", help="'mast' (public S3 cube), 'sim', or a local cube file / FFI directory"
         )
         parser.add_argument("--frames", type=parse_frames, default=None, help="START:STOP[:STEP] of the source's frames")
+        parser.add_argument("--workers", type=int, help="build on a local Dask cluster of this many processes")
+        parser.add_argument("--scheduler", help="build on the Dask cluster at this address")
+        parser.add_argument("--resume", action="store_true", help="continue interrupted builds from their checkpoints")
+        parser.add_argument("--overwrite", action="store_true", help="rebuild outputs that exist (default: skip them)")
     parser.add_argument("--image-bin", type=int, default=16, help="pixel bin size, a power of two (default 16)")
     parser.add_argument("--downsize", choices=("binning", "sparse"), default="binning")
     parser.add_argument("--fixed-bins", action="store_true", help="fixed-bin medians instead of rolling pooling")
@@ -457,14 +495,16 @@ def build_parser() -> argparse.ArgumentParser:
         description="Build the SL cube of one sector/camera/CCD and write it in the SL cube FITS format.",
     )
     _add_cube_options(cube)
-    cube.add_argument("--out", help="output FITS (default ffi_sl_cube_sectorNNN_C-D.fits)")
+    cube.add_argument("--out", help="output FITS of one cube (default OUT-DIR/ffi_sl_cube_sectorNNN_C-D.fits)")
+    cube.add_argument("--out-dir", default=".", help="where the cubes go (default .)")
     cube.add_argument("--plot", action="store_true", help="also save the mask diagnostic and an animation")
     cube.set_defaults(handler=run_cube)
 
     dataset = commands.add_parser(
         "dataset",
         help="build a training set (NPZ: SL cube and Earth/Moon maps)",
-        description="Build the SL cube and the per-bin Earth/Moon maps; write OUT/cubes/sectorNNN/ffi_cubes_binB_sectorNNN_C-D.npz.",
+        description="Build the SL cube and the per-bin Earth/Moon maps; write OUT-DIR/ffi_sl_cube_sectorNNN_C-D.fits "
+        "and OUT-DIR/ffi_cubes_binB_sectorNNN_C-D.npz.",
     )
     _add_cube_options(dataset)
     dataset.add_argument("--out-dir", default=".")

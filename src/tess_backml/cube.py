@@ -46,10 +46,15 @@ N_DARK_FRAMES = 10
 SAMPLE_STEP = 32  # sparse sample every 32 pixels (4,096 points)
 
 
-def _progress(iterable, **kwargs):
+def _progress(iterable=None, **kwargs):
     from tqdm.auto import tqdm
 
     return tqdm(iterable, **kwargs)
+
+
+def compute_unit_task(cube, unit) -> dict:
+    """A work unit of a prepared :class:`BackgroundCube`, as a Dask task."""
+    return cube.compute_unit(unit)
 
 
 class BackgroundCube:
@@ -238,7 +243,16 @@ class BackgroundCube:
             self.star_mask = np.zeros((SCIENCE_SIZE, SCIENCE_SIZE), bool)
 
     # ------------------------------------------------------------------ the cube
-    def get_scatter_light_cube(self, frames=None, mask_straps: bool = True, plot: bool = False, rolling: bool = True, errors: bool = True):
+    def get_scatter_light_cube(
+        self,
+        frames=None,
+        mask_straps: bool = True,
+        plot: bool = False,
+        rolling: bool = True,
+        errors: bool = True,
+        checkpoint=None,
+        client=None,
+    ):
         """Compute the scattered-light cube (per frame; bin it with :meth:`bin_time_axis`).
 
         Parameters
@@ -254,27 +268,135 @@ class BackgroundCube:
             Rolling 4x4/stride-2 pooling (True) or fixed bins (False).
         errors : bool
             Compute errors (otherwise ``scatter_err_cube`` is NaN).
+        checkpoint : tess_backml.io.Checkpoint, optional
+            Keep each finished work unit (row block or frame chunk) there, and take
+            the units it already holds instead of computing them again.
+        client : dask.distributed.Client, optional
+            Compute the work units as tasks on this Dask cluster.
         """
+        self.prepare(frames, mask_straps=mask_straps, rolling=rolling, errors=errors)
+        self.run_units(checkpoint=checkpoint, client=client)
+        if plot:
+            self.plot_dark_frame(mask_straps=mask_straps)
+
+    def run_units(self, checkpoint=None, client=None, remote=None):
+        """Compute the work units of a prepared cube (taking those ``checkpoint``
+        holds), put them together and finish the cube.
+
+        ``client`` runs them as Dask tasks on ``remote``, this cube already on the
+        cluster (a future), or a copy scattered to it.
+        """
+        if self.downsize == "sparse":
+            self._sparse_cube()
+            self.finish()
+            return
+        units = self.work_units()
+        results = dict(checkpoint.load_all(units)) if checkpoint is not None else {}
+        if results:
+            log.info("resumed %d of %d work units from %s", len(results), len(units), checkpoint.directory)
+        todo = [unit for unit in units if unit not in results]
+        log.info("computing %d work units", len(todo))
+        for unit, result in self._compute(todo, client, remote):
+            if checkpoint is not None:
+                checkpoint.save(unit, result)
+            results[unit] = result
+        for unit in units:
+            self.apply_unit(unit, results[unit])
+        self.finish()
+
+    def _compute(self, units, client, remote=None):
+        """(unit, result) pairs as they finish: in this process, or as tasks on ``client``."""
+        description = "row blocks" if self.source.cheap_read != "frames" else "frame chunks"
+        bar = _progress(total=len(units), desc=description, unit="unit", disable=not self.progress)
+        if client is None or not units:
+            for unit in units:
+                yield unit, self.compute_unit(unit)
+                bar.update()
+        else:
+            from distributed import as_completed
+
+            remote = remote if remote is not None else client.scatter(self, broadcast=False)
+            futures = {client.submit(compute_unit_task, remote, unit, pure=False): unit for unit in units}
+            for future, result in as_completed(futures, with_results=True):
+                yield futures[future], result
+                bar.update()
+        bar.close()
+
+    # ------------------------------------------------------------------ the build, in parts
+    def prepare(self, frames=None, mask_straps: bool = True, rolling: bool = True, errors: bool = True):
+        """Everything before the pooling: frames, dark frames, static scene, masks, outputs."""
         self.rolling = bool(rolling)
+        self.errors = bool(errors)
         self._noise_factor = rolling_noise_factor(self.img_bin) if self.rolling else 1.0
         self.frame_indices = self._select_frames(frames)
         self._get_dark_frame_idx(self.frame_indices)
         self._prepare_masks(mask_straps)
-        static_error_variance = np.pi / 2 / len(self.dark_frames)  # median of the dark frames
+        self._static_var = np.pi / 2 / len(self.dark_frames)  # variance factor of the dark frames' median
         nbin = SCIENCE_SIZE // self.img_bin
         n = len(self.frame_indices)
-        cube = np.full((n, nbin, nbin), np.nan, np.float32)
-        cube_err = np.full((n, nbin, nbin), np.nan, np.float32)
-        counts = np.zeros((nbin, nbin), np.int32)
+        self.scatter_cube = np.full((n, nbin, nbin), np.nan, np.float32)
+        self.scatter_err_cube = np.full((n, nbin, nbin), np.nan, np.float32)
+        self.pixel_counts = np.zeros((nbin, nbin), np.int32)
 
-        if self.downsize == "sparse":
-            self._sparse_cube(cube, cube_err, counts, static_error_variance)
-        elif self.source.cheap_read == "frames":
-            self._cube_by_frames(cube, cube_err, counts, static_error_variance, errors)
+    FRAME_CHUNK = 8
+
+    def work_units(self) -> list:
+        """The independent parts of the pooling: ("frames", first) chunks of
+        :attr:`FRAME_CHUNK` frames for frame-read sources, ("rows", first) blocks of
+        ``block_rows`` rows for row-read sources (a MAST cube)."""
+        if self.source.cheap_read == "frames":
+            return [("frames", start) for start in range(0, len(self.frame_indices), self.FRAME_CHUNK)]
+        return [("rows", start) for start in range(0, SCIENCE_SIZE, self.block_rows)]
+
+    def compute_unit(self, unit) -> dict:
+        """Pool one work unit; a dict of arrays (pure: the same unit gives the same arrays)."""
+        kind, start = unit
+        b = self.img_bin
+        if kind == "frames":
+            part = self.frame_indices[start : start + self.FRAME_CHUNK]
+            flux, error = self.source.read_frames(part)
+            data = self._masked(flux, self.static, self.star_mask | self.strap_mask[None, :])
+            pooled = pool_frames(data, b, rolling=self.rolling)
+            err, count = bin_errors(data, error, b, self._static_var)
+            return {"cube": pooled, "err": err, "count": count[0]}
+        # Rows near a block's cut edge have an unfinished star mask (gradient and dilation:
+        # 3 rows), and rolling windows reach img_bin - 1 rows beyond a bin: the halo covers
+        # both, in whole bins so the pooling grid stays aligned.
+        reach = 3 + (b - 1 if self.rolling else 0)
+        halo = b * int(np.ceil(reach / b))
+        stop = min(start + self.block_rows, SCIENCE_SIZE)
+        lo, hi = max(start - halo, 0), min(stop + halo, SCIENCE_SIZE)
+        flux, error = self.source.read_rows(lo, hi)
+        static = np.median(flux[self.dark_frames], axis=0).astype(np.float32)
+        stars = star_mask(static, self.thresholds)
+        data = self._masked(flux[self.frame_indices], static, stars | self.strap_mask[None, :])
+        pooled = pool_frames(data, b, rolling=self.rolling)
+        inner = slice((start - lo) // b, (stop - lo) // b)
+        core = data[:, start - lo : stop - lo]
+        err, count = bin_errors(core, error[self.frame_indices][:, start - lo : stop - lo], b, self._static_var)
+        return {"cube": pooled[:, inner], "err": err, "count": count[0], "stars": stars[start - lo : stop - lo]}
+
+    def apply_unit(self, unit, result: dict):
+        """Put a work unit's result into the cube."""
+        kind, start = unit
+        b = self.img_bin
+        if kind == "frames":
+            where = (slice(start, start + len(result["cube"])),)
+            self.pixel_counts[:] = result["count"]
         else:
-            self._cube_by_rows(cube, cube_err, counts, static_error_variance, errors)
-        if counts.max() == 0:
+            stop = min(start + self.block_rows, SCIENCE_SIZE)
+            where = (slice(None), slice(start // b, stop // b))
+            self.star_mask[start:stop] = result["stars"]
+            self.pixel_counts[start // b : stop // b] = result["count"]
+        self.scatter_cube[where] = result["cube"]
+        if self.errors:
+            self.scatter_err_cube[where] = result["err"] * self._noise_factor
+
+    def finish(self):
+        """Fill empty bins and set the cube's times once every unit is in."""
+        if self.pixel_counts.max() == 0:
             raise TessBackmlError("every pixel is masked: no background pixels left to measure the scattered light")
+        cube, cube_err = self.scatter_cube, self.scatter_err_cube
         self.empty_bins = ~np.isfinite(cube).all(axis=0)
         if self.empty_bins.any():
             log.info("filling %d empty bins with a smooth 2-D fit", int(self.empty_bins.sum()))
@@ -282,61 +404,41 @@ class BackgroundCube:
             cube_err = np.where(np.isfinite(cube_err), cube_err, np.nanmax(cube_err, axis=(1, 2), keepdims=True))
         self.scatter_cube = cube
         self.scatter_err_cube = cube_err
-        self.pixel_counts = counts
+        n = len(self.frame_indices)
         self.time = self.source.time[self.frame_indices]
         self.cadenceno = self.source.cadenceno[self.frame_indices]
         self.frames_per_bin = np.ones(n, int)
         self.time_binned = False
         self.time_bin_hours = 0.0
-        if plot:
-            self.plot_dark_frame(mask_straps=mask_straps)
+
+    def build_identity(self) -> dict:
+        """What determines the cube's values: a checkpoint is only reused for the same."""
+        from . import __version__
+
+        digest = hashlib.sha1(np.ascontiguousarray(self.frame_indices).tobytes()).hexdigest()[:16]
+        return {
+            "package_version": __version__,
+            "sector": self.sector,
+            "camera": self.camera,
+            "ccd": self.ccd,
+            "img_bin": self.img_bin,
+            "downsize": self.downsize,
+            "rolling": self.rolling,
+            "errors": self.errors,
+            "block_rows": self.block_rows,
+            "frames": digest,
+            "dark_frames": [int(i) for i in self.dark_frames],
+            "source": [type(self.source).__name__, str(getattr(self.source, "path", getattr(self.source, "seed", "")))],
+        }
 
     def _masked(self, flux, static, mask):
         data = flux - static
         data[:, mask] = np.nan
         return data
 
-    def _cube_by_frames(self, cube, cube_err, counts, static_var, errors, chunk: int = 8):
-        mask = self.star_mask | self.strap_mask[None, :]
-        indices = self.frame_indices
-        steps = range(0, len(indices), chunk)
-        for start in _progress(steps, desc="frames", unit="chunk", disable=not self.progress):
-            part = indices[start : start + chunk]
-            flux, error = self.source.read_frames(part)
-            data = self._masked(flux, self.static, mask)
-            cube[start : start + len(part)] = pool_frames(data, self.img_bin, rolling=self.rolling)
-            err, count = bin_errors(data, error, self.img_bin, static_var)
-            if errors:
-                cube_err[start : start + len(part)] = err * self._noise_factor
-            counts[:] = count[0]
-
-    def _cube_by_rows(self, cube, cube_err, counts, static_var, errors):
-        # Rows near a block's cut edge have an unfinished star mask (gradient and dilation:
-        # 3 rows), and rolling windows reach img_bin - 1 rows beyond a bin: the halo covers
-        # both, in whole bins so the pooling grid stays aligned.
-        b = self.img_bin
-        reach = 3 + (b - 1 if self.rolling else 0)
-        halo = b * int(np.ceil(reach / b))
-        for start in _progress(range(0, SCIENCE_SIZE, self.block_rows), desc="row blocks", unit="block", disable=not self.progress):
-            stop = min(start + self.block_rows, SCIENCE_SIZE)
-            lo, hi = max(start - halo, 0), min(stop + halo, SCIENCE_SIZE)
-            flux, error = self.source.read_rows(lo, hi)
-            static = np.median(flux[self.dark_frames], axis=0).astype(np.float32)
-            stars = star_mask(static, self.thresholds)
-            self.star_mask[start:stop] = stars[start - lo : stop - lo]
-            mask = stars | self.strap_mask[None, :]
-            data = self._masked(flux[self.frame_indices], static, mask)
-            pooled = pool_frames(data, b, rolling=self.rolling)
-            inner = slice((start - lo) // b, (stop - lo) // b)
-            cube[:, start // b : stop // b] = pooled[:, inner]
-            core = data[:, start - lo : stop - lo]
-            err, count = bin_errors(core, error[self.frame_indices][:, start - lo : stop - lo], b, static_var)
-            if errors:
-                cube_err[:, start // b : stop // b] = err * self._noise_factor
-            counts[start // b : stop // b] = count[0]
-
-    def _sparse_cube(self, cube, cube_err, counts, static_var):
+    def _sparse_cube(self):
         """One background pixel per bin: the unmasked pixel nearest the bin centre."""
+        cube, cube_err, counts, static_var = self.scatter_cube, self.scatter_err_cube, self.pixel_counts, self._static_var
         b = self.img_bin
         nbin = SCIENCE_SIZE // b
         if self.static is None:

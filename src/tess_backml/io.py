@@ -22,6 +22,9 @@ files written here open with them unchanged.
 from __future__ import annotations
 
 import datetime
+import json
+import logging
+import zipfile
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -31,6 +34,8 @@ from . import __version__
 from ._files import atomic_output
 from .constants import BTJD_OFFSET
 from .errors import FileFormatError, TessBackmlError
+
+log = logging.getLogger(__name__)
 
 FILE_VERSION = "1.1"
 HDU_CUBE, HDU_COUNTS, HDU_TIME, HDU_FRAMES = "SCATTER LIGHT CUBE", "PIXEL COUNTS", "TIME", "FRAMES"
@@ -231,3 +236,68 @@ def write_npz(path, arrays: dict) -> str:
     with atomic_output(path, "wb") as stream:
         np.savez(stream, **arrays)
     return str(path)
+
+
+class Checkpoint:
+    """Finished work units of a build, one NPZ each, so an interrupted build resumes.
+
+    Parameters
+    ----------
+    directory : path
+        Where the units go (made if needed).
+    identity : dict
+        What determines the results (see ``BackgroundCube.build_identity``); kept
+        in ``identity.json``. Units are reused only under the same identity.
+    resume : bool
+        Reuse the units already there; otherwise start afresh (the directory is emptied).
+
+    Each unit file is written to a temporary name and renamed, so a build killed
+    at any moment leaves only whole units behind.
+    """
+
+    def __init__(self, directory, identity: dict, resume: bool = True):
+        import shutil
+        from pathlib import Path
+
+        self.directory = Path(directory)
+        self.identity = json.loads(json.dumps(identity))
+        marker = self.directory / "identity.json"
+        if self.directory.exists():
+            previous = None
+            try:
+                previous = json.loads(marker.read_text())
+            except (OSError, ValueError):
+                pass
+            if not resume or previous != self.identity:
+                if resume and previous is not None:
+                    log.warning("the checkpoint in %s is of another build: starting afresh", self.directory)
+                shutil.rmtree(self.directory)
+        self.directory.mkdir(parents=True, exist_ok=True)
+        if not marker.exists():
+            with atomic_output(marker, "w") as stream:
+                json.dump(self.identity, stream)
+
+    def _path(self, unit):
+        kind, start = unit
+        return self.directory / f"{kind}-{int(start):05d}.npz"
+
+    def save(self, unit, result: dict):
+        with atomic_output(self._path(unit), "wb") as stream:
+            np.savez(stream, **result)
+
+    def load_all(self, units):
+        """(unit, result) for every unit with a readable file; unreadable ones are redone."""
+        for unit in units:
+            path = self._path(unit)
+            if not path.is_file():
+                continue
+            try:
+                with np.load(path, allow_pickle=False) as data:
+                    yield unit, {key: data[key] for key in data.files}
+            except (OSError, ValueError, EOFError, zipfile.BadZipFile) as exc:
+                log.warning("checkpoint unit %s unreadable (%s): computing it again", path.name, exc)
+
+    def remove(self):
+        import shutil
+
+        shutil.rmtree(self.directory, ignore_errors=True)

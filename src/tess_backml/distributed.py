@@ -1,0 +1,185 @@
+"""Many SL cubes at once: in this process, or as tasks on a Dask cluster.
+
+Each cube is prepared (frames, dark frames, static scene, masks) by one task,
+then its work units (row blocks of a MAST cube, chunks of frames otherwise) are
+tasks of their own, so one big cube spreads over the cluster as well as many
+small ones. Every finished unit is kept in a checkpoint beside the output
+(``<output>.partial/``), so a build killed at any point resumes with
+``resume=True`` without computing those units again. Outputs are written to a
+temporary file and renamed: a file with the final name is always complete, and
+it is skipped unless ``overwrite=True``.
+
+Results are bit-for-bit those of a single-process build: the units run the
+same code on the same data, and nothing is reduced across units.
+
+Dask is optional (``pip install 'tess-backml[distributed]'``); without a
+scheduler or a worker count, everything runs in this process.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from pathlib import Path
+
+from .errors import TessBackmlError
+
+log = logging.getLogger(__name__)
+
+
+def parse_range(text: str, low: int, high: int, name: str) -> list:
+    """``"1-4"``, ``"1,3"`` or ``"2"`` -> sorted list of ints within [low, high]."""
+    values = set()
+    for part in str(text).split(","):
+        part = part.strip()
+        try:
+            if "-" in part:
+                first, last = (int(v) for v in part.split("-", 1))
+                values.update(range(first, last + 1))
+            else:
+                values.add(int(part))
+        except ValueError:
+            raise TessBackmlError(f"{name} must be numbers or ranges like 1-4 or 1,3, got {text!r}") from None
+    bad = [v for v in values if not low <= v <= high]
+    if bad or not values:
+        raise TessBackmlError(f"{name} must lie in {low}-{high}, got {text!r}")
+    return sorted(values)
+
+
+def cube_file_name(sector: int, camera: int, ccd: int) -> str:
+    """The original package's file name of an SL cube."""
+    return f"ffi_sl_cube_sector{sector:03d}_{camera}-{ccd}.fits"
+
+
+def make_client(workers=None, scheduler=None):
+    """A Dask client: on ``scheduler`` (an address), or a local cluster of ``workers``
+    processes; None when neither is given (work then runs in this process)."""
+    if workers is None and scheduler is None:
+        return None
+    try:
+        from distributed import Client, LocalCluster
+    except ImportError:
+        raise TessBackmlError("distributed builds need Dask: pip install 'tess-backml[distributed]'") from None
+    if scheduler is not None:
+        try:
+            return Client(scheduler, timeout="20s")
+        except (OSError, TimeoutError) as exc:
+            raise TessBackmlError(f"cannot reach the Dask scheduler at {scheduler}: {exc}") from None
+    if int(workers) < 1:
+        raise TessBackmlError(f"--workers must be at least 1, got {workers}")
+    quiet = logging.getLogger("tess_backml").getEffectiveLevel() > logging.DEBUG
+    cluster = LocalCluster(
+        n_workers=int(workers), threads_per_worker=1, processes=True, dashboard_address=None,
+        silence_logs=logging.ERROR if quiet else logging.INFO,
+    )
+    return Client(cluster)
+
+
+def _prepare_task(spec: dict):
+    from .cube import BackgroundCube
+
+    cube = BackgroundCube(
+        spec["sector"], spec["camera"], spec["ccd"], img_bin=spec["img_bin"], downsize=spec["downsize"],
+        source=spec["source"], block_rows=spec["block_rows"], progress=False,
+    )
+    cube.prepare(spec["frames"], rolling=spec["rolling"])
+    return cube
+
+
+def build_cubes(
+    targets,
+    out_dir,
+    source="mast",
+    img_bin: int = 16,
+    time_bin: float = 2.0,
+    frames=None,
+    downsize: str = "binning",
+    rolling: bool = True,
+    block_rows=None,
+    client=None,
+    resume: bool = False,
+    overwrite: bool = False,
+    progress: bool = True,
+    dataset: bool = False,
+    out_file=None,
+    on_cube=None,
+) -> list:
+    """Build the SL cubes of ``targets`` ((sector, camera, ccd) triples) into ``out_dir``.
+
+    Parameters
+    ----------
+    source : str
+        ``"mast"``, ``"sim"``, or a local cube file / FFI directory (one target then).
+    client : dask.distributed.Client, optional
+        Run on this cluster (see :func:`make_client`); None: in this process.
+    resume, overwrite : bool
+        Take the finished units of an interrupted build; rebuild existing outputs.
+    dataset : bool
+        Also write the training-set NPZ with the Earth/Moon maps beside each cube.
+    out_file : path, optional
+        The output's name when there is one target (default: the original's name
+        in ``out_dir``).
+    on_cube : callable, optional
+        Called as ``on_cube(cube, path)`` after each cube is written (e.g. figures).
+
+    Returns
+    -------
+    list of str
+        The outputs written (existing ones skipped are not listed).
+    """
+    from tqdm.auto import tqdm
+
+    from .io import Checkpoint
+
+    targets = list(targets)
+    if out_file is not None and len(targets) != 1:
+        raise TessBackmlError("an output file name is for one cube; give an output directory for several")
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    specs = []
+    for sector, camera, ccd in targets:
+        out = Path(out_file) if out_file is not None else out_dir / cube_file_name(sector, camera, ccd)
+        if out.exists() and not overwrite:
+            log.warning("%s exists: skipped (overwrite to rebuild it)", out)
+            print(f"{out}: exists, skipped")
+            continue
+        specs.append({
+            "sector": sector, "camera": camera, "ccd": ccd, "img_bin": img_bin, "downsize": downsize,
+            "source": source, "block_rows": block_rows, "frames": frames, "rolling": rolling, "out": out,
+        })
+    if not specs:
+        return []
+
+    if client is None:
+        prepared = ((spec, _prepare_task(spec)) for spec in specs)
+    else:
+        from distributed import as_completed
+
+        futures = {client.submit(_prepare_task, {k: v for k, v in spec.items() if k != "out"}, pure=False): spec for spec in specs}
+        prepared = ((futures[f], f) for f in as_completed(futures))
+
+    written = []
+    bar = tqdm(total=len(specs), desc="cubes", unit="cube", disable=not progress)
+    started, frames_done = time.perf_counter(), 0
+    for spec, handle in prepared:
+        cube = handle if client is None else handle.result()
+        checkpoint = Checkpoint(str(spec["out"]) + ".partial", cube.build_identity(), resume=resume)
+        cube.progress = progress and client is None
+        cube.run_units(checkpoint=checkpoint, client=client, remote=handle if client is not None else None)
+        cube.bin_time_axis(time_bin)
+        path = cube.save_to_fits(str(spec["out"]), binned=True)
+        written.append(path)
+        if dataset:
+            cube.get_vector_maps()
+            written.append(cube.save_to_npz(str(spec["out"]).replace(".fits", ".npz").replace("ffi_sl_cube_", f"ffi_cubes_bin{img_bin}_"), save_maps=True))
+        checkpoint.remove()
+        if on_cube is not None:
+            on_cube(cube, path)
+        frames_done += len(cube.frame_indices)
+        bar.update()
+        bar.set_postfix(frames_per_s=f"{frames_done / (time.perf_counter() - started):.1f}")
+        message = f"{path}: sector {spec['sector']} camera {spec['camera']} CCD {spec['ccd']}, {len(cube.frame_indices)} frames -> {cube.scatter_cube.shape}"
+        log.info(message)
+        bar.write(message)
+    bar.close()
+    return written

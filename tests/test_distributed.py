@@ -1,0 +1,111 @@
+"""Many cubes on a Dask cluster, checkpoints, kill-and-resume, skipping finished outputs."""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+from astropy.io import fits
+
+from tess_backml.cli import main
+from tess_backml.cube import BackgroundCube
+from tess_backml.distributed import parse_range
+from tess_backml.errors import TessBackmlError
+
+FRAMES = "0:40:4"
+
+
+def _cube_data(path):
+    with fits.open(path) as hdul:
+        return [np.array(hdu.data.tolist() if isinstance(hdu, fits.BinTableHDU) else hdu.data) for hdu in hdul[1:]]
+
+
+def _same_files(a, b):
+    for x, y in zip(_cube_data(a), _cube_data(b)):
+        if x.dtype.kind == "f":
+            assert np.array_equal(x, y, equal_nan=True)
+        else:
+            assert np.array_equal(x, y)
+
+
+def test_ranges_are_parsed_and_checked():
+    assert parse_range("1-4", 1, 4, "--ccds") == [1, 2, 3, 4]
+    assert parse_range("3,1", 1, 4, "--ccds") == [1, 3]
+    for bad in ("0-2", "x", "5", ""):
+        with pytest.raises(TessBackmlError, match="--ccds"):
+            parse_range(bad, 1, 4, "--ccds")
+
+
+@pytest.mark.slow
+def test_four_cubes_on_a_local_cluster_equal_single_process_builds(tmp_path):
+    pytest.importorskip("distributed")
+    common = ["-q", "cube", "--source", "sim", "--sectors", "4", "--cameras", "1", "--ccds", "1-4", "--frames", FRAMES]
+    assert main([*common, "--out-dir", str(tmp_path / "dask"), "--workers", "2"]) == 0
+    assert main([*common, "--out-dir", str(tmp_path / "local")]) == 0
+    for ccd in range(1, 5):
+        name = f"ffi_sl_cube_sector004_1-{ccd}.fits"
+        _same_files(tmp_path / "dask" / name, tmp_path / "local" / name)  # bit for bit
+    assert not list(tmp_path.rglob("*.partial"))
+
+
+def test_existing_outputs_are_skipped_unless_overwritten(tmp_path, capsys):
+    out = tmp_path / "ffi_sl_cube_sector004_1-1.fits"
+    out.write_text("an older result")
+    argv = ["-q", "cube", "--source", "sim", "--sector", "4", "--camera", "1", "--ccd", "1", "--frames", "0:8",
+            "--out-dir", str(tmp_path)]
+    assert main(argv) == 0
+    assert "exists, skipped" in capsys.readouterr().out and out.read_text() == "an older result"
+    assert main([*argv, "--overwrite"]) == 0
+    assert fits.getheader(out)["SECTOR"] == 4
+
+
+def test_missing_dask_or_scheduler_is_a_clear_error(tmp_path, capsys, monkeypatch):
+    argv = ["cube", "--source", "sim", "--sector", "4", "--camera", "1", "--ccd", "1", "--frames", "0:8",
+            "--out-dir", str(tmp_path)]
+    monkeypatch.setitem(sys.modules, "distributed", None)  # as if Dask were not installed
+    assert main([*argv, "--workers", "2"]) == 2
+    assert "pip install 'tess-backml[distributed]'" in capsys.readouterr().err
+    monkeypatch.delitem(sys.modules, "distributed")
+    assert main(["cube", "--source", "sim", "--ccd", "1", "--camera", "1", "--out-dir", str(tmp_path)]) == 2
+    assert "--sector" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_a_killed_build_resumes_without_redoing_finished_units(tmp_path, monkeypatch):
+    frames = "0:120"  # 15 chunks of 8 frames, ~1 s each
+    out = tmp_path / "killed.fits"
+    argv = ["-q", "cube", "--source", "sim", "--sector", "4", "--camera", "1", "--ccd", "1", "--frames", frames]
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "tess_backml.cli", *argv, "--out", str(out)], env=env, start_new_session=True,
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+    checkpoint = tmp_path / "killed.fits.partial"
+    deadline = time.time() + 240
+    while len(list(checkpoint.glob("frames-*.npz"))) < 3 and time.time() < deadline and process.poll() is None:
+        time.sleep(0.2)
+    os.killpg(process.pid, signal.SIGKILL)
+    process.wait()
+    finished = sorted(p.name for p in checkpoint.glob("frames-*.npz"))
+    assert len(finished) >= 3 and not out.exists()  # nothing but whole units and no output
+
+    computed = []
+    original = BackgroundCube.compute_unit
+
+    def counting(self, unit):
+        computed.append(unit)
+        return original(self, unit)
+
+    monkeypatch.setattr(BackgroundCube, "compute_unit", counting)
+    assert main([*argv, "--out", str(out), "--resume"]) == 0
+    redone = {f"frames-{start:05d}.npz" for _, start in computed}
+    assert not redone & set(finished) and len(computed) == 15 - len(finished)
+    assert not checkpoint.exists()
+
+    monkeypatch.setattr(BackgroundCube, "compute_unit", original)
+    reference = tmp_path / "uninterrupted.fits"
+    assert main([*argv, "--out", str(reference)]) == 0
+    _same_files(out, reference)
