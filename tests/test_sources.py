@@ -308,3 +308,46 @@ def test_info_command_describes_sources_and_refuses_bad_ones(written, tmp_path, 
         assert main(["info", str(bad)]) == 2
         err = capsys.readouterr().err
         assert message in err and len(err.strip().splitlines()) == 1 and "Traceback" not in err
+
+
+class FlakyFileSystem(LocalFileSystem):
+    """A local file system that fails on purpose: the first ``failures`` opens and
+    range reads raise a connection error, as a remote store sometimes does."""
+
+    protocol = "flaky"
+    failures = 0
+
+    @classmethod
+    def _maybe_fail(cls):
+        if cls.failures > 0:
+            cls.failures -= 1
+            raise ConnectionResetError("connection reset by peer (on purpose)")
+
+    def _open(self, path, mode="rb", **kwargs):
+        self._maybe_fail()
+        return super()._open(path, mode=mode, **kwargs)
+
+    def cat_ranges(self, paths, starts, ends, max_gap=None, on_error="return", **kwargs):
+        try:
+            self._maybe_fail()
+        except OSError as exc:
+            return [exc] * len(paths)
+        return super().cat_ranges(paths, starts, ends, max_gap=max_gap, on_error=on_error, **kwargs)
+
+
+def test_remote_reads_retry_transient_errors_then_fail_clearly(written, monkeypatch):
+    _, _, cube_path = written
+    fsspec.register_implementation("flaky", FlakyFileSystem, clobber=True)
+    monkeypatch.setattr(MASTCubeSource, "backoff_seconds", 0.01)
+    clean = MASTCubeSource(cube_path)
+    FlakyFileSystem.failures = 2  # the header read fails twice, then works
+    source = MASTCubeSource(f"flaky://{cube_path}")
+    for read in (lambda s: s.read_rows(100, 116), lambda s: s.read_pixels(np.array([5, 900]), np.array([7, 1500]))):
+        FlakyFileSystem.failures = 3
+        for got, expected in zip(read(source), read(clean)):
+            assert np.array_equal(got, expected, equal_nan=True)
+        assert FlakyFileSystem.failures == 0  # three failures met, and read through
+    FlakyFileSystem.failures = 10**6  # a store that never answers
+    with pytest.raises(TessBackmlError, match="failed after 4 tries: ConnectionResetError"):
+        source.read_rows(0, 16)
+    FlakyFileSystem.failures = 0

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import re
+import time
 
 import numpy as np
 from astropy.io import fits
@@ -84,6 +85,9 @@ class MASTCubeSource(FFISource):
     """
 
     cheap_read = "rows"
+    #: Tries per remote read, and the first wait between tries (doubling each time).
+    retries = 4
+    backoff_seconds = 0.5
 
     def __init__(self, path_or_url, storage_options=None, block_rows: int = 32):
         self.url = str(path_or_url)
@@ -97,21 +101,25 @@ class MASTCubeSource(FFISource):
             raise FileFormatError(f"{self.url} is not a usable MAST FFI cube: {reason}")
 
         try:
-            size = self._fs.size(self._path)
+            size = self._retrying(lambda: self._fs.size(self._path), "opening")
         except FileNotFoundError:
             raise TessBackmlError(f"no such cube file: {self.url}") from None
-        except OSError as exc:
-            raise TessBackmlError(f"cannot open {self.url}: {exc}") from None
-        try:
+
+        def headers():
             with self._fs.open(self._path, "rb", block_size=2**16, cache_type="readahead") as handle:
                 with fits.open(handle, lazy_load_hdus=True, memmap=False, cache=False) as hdul:
-                    primary = hdul[0].header.copy()
-                    image_header = hdul[1].header.copy()
-                    data_offset = hdul.fileinfo(1)["datLoc"]
                     if len(hdul) < 3 or not isinstance(hdul[2], fits.BinTableHDU):
                         fail("no per-frame table after the image")
                     table = hdul[2].data
-                    columns = {name.upper(): np.array(table[name]) for name in table.columns.names}
+                    return (
+                        hdul[0].header.copy(),
+                        hdul[1].header.copy(),
+                        hdul.fileinfo(1)["datLoc"],
+                        {name.upper(): np.array(table[name]) for name in table.columns.names},
+                    )
+
+        try:
+            primary, image_header, data_offset, columns = self._retrying(headers, "reading the headers of")
         except (OSError, IndexError, TypeError, KeyError, ValueError) as exc:
             if isinstance(exc, TessBackmlError):
                 raise
@@ -165,12 +173,40 @@ class MASTCubeSource(FFISource):
         return self._nframes
 
     # ------------------------------------------------------------------ reads
+    def _retrying(self, call, what: str):
+        """``call()``, tried again after transient errors (connection, timeout, other
+        I/O errors; not a missing file), waiting ``backoff_seconds`` x 1, 2, 4...;
+        after the last try, a clear error. Local files are read once: their errors
+        are not transient."""
+        protocol = self._fs.protocol
+        local = (protocol if isinstance(protocol, str) else protocol[0]) in ("file", "local")
+        tries = 1 if local else self.retries
+        for attempt in range(1, tries + 1):
+            try:
+                return call()
+            except (FileNotFoundError, PermissionError, IsADirectoryError):
+                raise
+            except (OSError, TimeoutError, ConnectionError) as exc:
+                if local:
+                    raise
+                if attempt == tries:
+                    raise TessBackmlError(
+                        f"{what} {self.url} failed after {self.retries} tries: {type(exc).__name__}: {exc}"
+                    ) from None
+                wait = self.backoff_seconds * 2 ** (attempt - 1)
+                log.warning("%s %s failed (%s); trying again in %.1f s", what, self.url, exc, wait)
+                time.sleep(wait)
+
     def _read_range(self, offset: int, length: int) -> np.ndarray:
         """One contiguous read of the data (one range request for remote files), as bytes in an array."""
         buffer = np.empty(length, np.uint8)
-        with self._fs.open(self._path, "rb", block_size=0, cache_type="none") as handle:
-            handle.seek(offset)
-            got = handle.readinto(memoryview(buffer))
+
+        def read():
+            with self._fs.open(self._path, "rb", block_size=0, cache_type="none") as handle:
+                handle.seek(offset)
+                return handle.readinto(memoryview(buffer))
+
+        got = self._retrying(read, f"reading bytes {offset}-{offset + length} of")
         if got != length:
             raise FileFormatError(f"{self.url}: short read at byte {offset} (truncated cube?)")
         return buffer
@@ -199,7 +235,20 @@ class MASTCubeSource(FFISource):
         image_rows = rows + SCIENCE_ROWS.start
         image_columns = columns + SCIENCE_COLUMNS.start
         starts = self._data_offset + (image_rows * FFI_SHAPE[1] + image_columns) * pixel_bytes
-        chunks = self._fs.cat_ranges([self._path] * len(starts), list(starts), list(starts + pixel_bytes))
+        chunks = [None] * len(starts)
+
+        def read_missing():
+            missing = [i for i, chunk in enumerate(chunks) if chunk is None or isinstance(chunk, Exception)]
+            got = self._fs.cat_ranges(
+                [self._path] * len(missing), [int(starts[i]) for i in missing], [int(starts[i] + pixel_bytes) for i in missing]
+            )
+            for i, chunk in zip(missing, got):
+                chunks[i] = chunk
+            failed = [chunk for chunk in got if isinstance(chunk, OSError) and not isinstance(chunk, FileNotFoundError)]
+            if failed:  # transient failures of some ranges: read those again
+                raise failed[0]
+
+        self._retrying(read_missing, f"reading {len(starts)} pixel series of")
         flux = np.empty((self._nframes, len(rows)), np.float32)
         error = np.empty_like(flux)
         for i, chunk in enumerate(chunks):
