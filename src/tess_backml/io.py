@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 from astropy.io import fits
+from astropy.io.fits.verify import VerifyError
 
 from . import __version__
 from ._files import atomic_output
@@ -187,45 +188,59 @@ def read_sl_cube(path) -> SLCube:
     except (OSError, TypeError, ValueError) as exc:
         fail(f"cannot read it as FITS ({exc})")
     with hdul:
-        if len(hdul) < 4:
-            fail(f"it has {len(hdul)} HDUs, expected at least 4")
-        header = hdul[0].header
-        missing = [key for key in _REQUIRED_KEYS if key not in header]
-        if missing:
-            fail(f"its primary header lacks {', '.join(missing)}")
         try:
-            data = np.asarray(hdul[1].data, dtype=np.float32).T
-            counts = np.asarray(hdul[2].data)
-            time = np.asarray(hdul[3].data["time"], dtype=float) - BTJD_OFFSET
-            binned = bool(hdul[3].header.get("BINNED", True))
-        except (TypeError, KeyError, ValueError, AttributeError) as exc:
-            fail(f"unexpected HDU contents ({exc})")
-        expected = (2, header["TIMSIZE"], header["IMGSIZEY"], header["IMGSIZEX"])
-        if data.shape != expected:
-            fail(f"cube shape {data.shape} does not match its header {expected}")
-        if counts.shape != expected[2:] or time.shape != (expected[1],):
-            fail("pixel counts or time table do not match the cube")
-        frames = cadenceno = None
-        if len(hdul) > 4 and hdul[4].name == HDU_FRAMES:
-            frames = np.asarray(hdul[4].data["NFRAMES"])
-            cadenceno = np.asarray(hdul[4].data["CADENCENO"])
-        return SLCube(
-            sector=int(header["SECTOR"]),
-            camera=int(header["CAMERA"]),
-            ccd=int(header["CCD"]),
-            flux=data[0],
-            flux_err=data[1],
-            time=time,
-            pixel_counts=counts,
-            pixel_bin=int(header["PIXBIN"]),
-            binned=binned,
-            time_bin_hours=float(header.get("TIMBINS", 0.0)),
-            pixel_bin_method=str(header.get("PIXBINM", "median")),
-            time_bin_method=str(header.get("TIMBINM", "mean")),
-            frames_per_bin=frames,
-            cadenceno=cadenceno,
-            header=header.copy(),
-        )
+            return _sl_cube_from(hdul, fail)
+        except FileFormatError:
+            raise
+        except (VerifyError, TypeError, KeyError, ValueError, AttributeError, IndexError, OSError) as exc:
+            # damaged headers or tables: astropy raises many kinds
+            fail(f"{type(exc).__name__}: {' '.join(str(exc).split())[:200]}")
+
+
+def _integer(header, key) -> int:
+    value = header[key]
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+        raise ValueError(f"{key} = {value!r} is not an integer")
+    return int(value)
+
+
+def _sl_cube_from(hdul, fail) -> SLCube:
+    if len(hdul) < 4:
+        fail(f"it has {len(hdul)} HDUs, expected at least 4")
+    header = hdul[0].header
+    missing = [key for key in _REQUIRED_KEYS if key not in header]
+    if missing:
+        fail(f"its primary header lacks {', '.join(missing)}")
+    data = np.asarray(hdul[1].data, dtype=np.float32).T
+    counts = np.asarray(hdul[2].data)
+    time = np.asarray(hdul[3].data["time"], dtype=float) - BTJD_OFFSET
+    binned = bool(hdul[3].header.get("BINNED", True))
+    expected = (2, _integer(header, "TIMSIZE"), _integer(header, "IMGSIZEY"), _integer(header, "IMGSIZEX"))
+    if data.shape != expected:
+        fail(f"cube shape {data.shape} does not match its header {expected}")
+    if counts.shape != expected[2:] or time.shape != (expected[1],):
+        fail("pixel counts or time table do not match the cube")
+    frames = cadenceno = None
+    if len(hdul) > 4 and hdul[4].name == HDU_FRAMES:
+        frames = np.asarray(hdul[4].data["NFRAMES"])
+        cadenceno = np.asarray(hdul[4].data["CADENCENO"])
+    return SLCube(
+        sector=_integer(header, "SECTOR"),
+        camera=_integer(header, "CAMERA"),
+        ccd=_integer(header, "CCD"),
+        flux=data[0],
+        flux_err=data[1],
+        time=time,
+        pixel_counts=counts,
+        pixel_bin=_integer(header, "PIXBIN"),
+        binned=binned,
+        time_bin_hours=float(header.get("TIMBINS", 0.0)),
+        pixel_bin_method=str(header.get("PIXBINM", "median")),
+        time_bin_method=str(header.get("TIMBINM", "mean")),
+        frames_per_bin=frames,
+        cadenceno=cadenceno,
+        header=header.copy(),
+    )
 
 
 def write_npz(path, arrays: dict) -> str:
