@@ -192,7 +192,7 @@ def _build_many(args, dataset: bool, out_file=None, on_cube=None):
     try:
         return build_cubes(
             targets, args.out_dir, source=args.source, img_bin=args.image_bin, time_bin=args.time_bin,
-            frames=args.frames, downsize=args.downsize, rolling=not args.fixed_bins, client=client,
+            frames=args.frames, downsize=args.downsize, rolling=not args.fixed_bins, block_rows=args.block_rows, client=client,
             resume=args.resume, overwrite=args.overwrite,
             progress=not args.quiet, dataset=dataset, out_file=out_file, on_cube=on_cube,
         )
@@ -441,6 +441,10 @@ def _add_cube_options(parser, with_target: bool = True):
         parser.add_argument("--scheduler", help="build on the Dask cluster at this address")
         parser.add_argument("--resume", action="store_true", help="continue interrupted builds from their checkpoints")
         parser.add_argument("--overwrite", action="store_true", help="rebuild outputs that exist (default: skip them)")
+        parser.add_argument(
+            "--block-rows", type=int, default=None,
+            help="rows read at once from a MAST cube (default 2 x image bin); memory grows with it",
+        )
     parser.add_argument("--image-bin", type=int, default=16, help="pixel bin size, a power of two (default 16)")
     parser.add_argument("--downsize", choices=("binning", "sparse"), default="binning")
     parser.add_argument("--fixed-bins", action="store_true", help="fixed-bin medians instead of rolling pooling")
