@@ -7,7 +7,10 @@ with block_rows x frames. Both are measured here, and the row-source figure for
 a full sector is extrapolated from a straight-line fit (a 1,219-frame MAST cube
 is 43 GB, more than this machine should write for a benchmark).
 
-    python benchmarks/bench_memory.py
+    python benchmarks/bench_memory.py [--full]
+
+``--full`` also builds the whole simulated sector (1,219 frames, ~6 minutes): the
+full-size figure for frame sources.
 """
 
 import re
@@ -34,7 +37,12 @@ def main():
     folder = Path(tempfile.mkdtemp(prefix="bench-memory-"))
     try:
         print("frame source (simulator), chunks of 8 frames:")
-        for frames in (40, 160):
+        for frames in (40, 160) + ((None,) if "--full" in sys.argv else ()):
+            if frames is None:
+                rss = peak_rss_mb(["cube", "--source", "sim", "--sector", "4", "--camera", "1", "--ccd", "1",
+                                   "--out", str(folder / "sim-full.fits")])
+                print(f"  the whole sector: peak RSS {rss:6.0f} MB")
+                continue
             rss = peak_rss_mb(["cube", "--source", "sim", "--sector", "4", "--camera", "1", "--ccd", "1",
                                "--frames", f"0:{frames}", "--out", str(folder / f"sim{frames}.fits")])
             print(f"  {frames:4d} frames: peak RSS {rss:6.0f} MB")
