@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import logging
 
+import numba
 import numpy as np
 
 from ..errors import TessBackmlError
@@ -303,22 +304,17 @@ class GradientBoostingModel(SLModel):
         self.right = nodes["right"].astype(np.int64)
         self.leaf = nodes["is_leaf"].astype(bool)
         self.value = nodes["value"].astype(np.float64)
+        # the exported trees must predict what scikit-learn's do
+        sample = x[:2000].astype(np.float64)
+        ours = _walk_trees(sample, self.offsets, self.feature, self.threshold, self.left, self.right, self.leaf, self.value)
+        if not np.allclose(ours + self.baseline, regressor.predict(sample), rtol=1e-9, atol=1e-9):
+            raise TessBackmlError("exporting the gradient-boosted trees failed: their predictions differ from scikit-learn's")
         return self
 
     def predict(self, features):
         x = self._standardise(features).astype(np.float64)
-        total = np.full(x.shape[0], self.baseline)
-        rows = np.arange(x.shape[0])
-        for offset in self.offsets:
-            node = np.full(x.shape[0], offset)
-            active = ~self.leaf[node]
-            while active.any():
-                current = node[active]
-                go_left = x[rows[active], self.feature[current]] <= self.threshold[current]
-                node[active] = offset + np.where(go_left, self.left[current], self.right[current])
-                active = ~self.leaf[node]
-            total += self.value[node]
-        return from_target(total).astype(np.float32)
+        total = _walk_trees(x, self.offsets, self.feature, self.threshold, self.left, self.right, self.leaf, self.value)
+        return from_target(total + self.baseline).astype(np.float32)
 
     def to_arrays(self):
         return {
@@ -358,6 +354,21 @@ class GradientBoostingModel(SLModel):
             if np.any(inner & ((child <= local) | (target >= tree_end))):
                 raise TessBackmlError("model file: tree nodes point outside their tree")
         return model
+
+
+@numba.njit(parallel=True, cache=True)
+def _walk_trees(x, offsets, feature, threshold, left, right, leaf, value):
+    """Sum of the trees' leaf values for each sample (children index within their tree)."""
+    out = np.zeros(x.shape[0])
+    for i in numba.prange(x.shape[0]):
+        total = 0.0
+        for offset in offsets:
+            node = offset
+            while not leaf[node]:
+                node = offset + (left[node] if x[i, feature[node]] <= threshold[node] else right[node])
+            total += value[node]
+        out[i] = total
+    return out
 
 
 MODELS = {cls.kind: cls for cls in (RidgeModel, NeuralNetModel, GradientBoostingModel)}
