@@ -519,7 +519,8 @@ def build_parser() -> argparse.ArgumentParser:
         "demo",
         help="the whole job on the simulated Sector 4, scored against its truth",
         description="Build the SL cube, maps, FITS, NPZ and figures of the simulated Sector 4 (camera 1, CCD 1) "
-        "and print how close the cube is to the simulator's truth.",
+        "and print how close the cube is to the simulator's truth; train and score a model on it; correct an "
+        "astrocut cutout of the simulated FFIs with the cube and with the model.",
     )
     demo.add_argument("--out-dir", default="demo-output")
     demo.add_argument("--quick", action="store_true", help="every 8th frame (two to three minutes on a laptop)")

@@ -54,7 +54,15 @@ class SLModel:
     def fit(self, features, sl, progress=False):
         raise NotImplementedError
 
-    def predict(self, features) -> np.ndarray:
+    def predict(self, features, chunk: int = 200_000) -> np.ndarray:
+        """The SL (e-/s, float32) at each row of ``features``, in chunks that bound memory."""
+        raw = np.asarray(features, np.float32)
+        out = np.empty(raw.shape[0], np.float32)
+        for start in range(0, raw.shape[0], chunk):
+            out[start : start + chunk] = self._predict(raw[start : start + chunk])
+        return out
+
+    def _predict(self, raw) -> np.ndarray:
         raise NotImplementedError
 
     def to_arrays(self) -> dict:
@@ -97,13 +105,8 @@ class RidgeModel(SLModel):
         self.coef = np.linalg.solve(gram, design.T @ np.asarray(sl, np.float64))
         return self
 
-    def predict(self, features, chunk: int = 500_000):
-        raw = np.asarray(features, np.float32)
-        out = np.empty(raw.shape[0], np.float32)
-        for start in range(0, raw.shape[0], chunk):
-            part = raw[start : start + chunk]
-            out[start : start + chunk] = self._design(part, self._standardise(part)) @ self.coef
-        return out
+    def _predict(self, raw):
+        return self._design(raw, self._standardise(raw)) @ self.coef
 
     def to_arrays(self):
         return {**super().to_arrays(), "coef": self.coef}
@@ -241,13 +244,8 @@ class NeuralNetModel(SLModel):
             log.debug("epoch %d loss %.5f", epoch, total / x.shape[0])
         return self
 
-    def predict(self, features, chunk: int = 200_000):
-        raw = np.asarray(features, np.float32)
-        out = np.empty(raw.shape[0], np.float32)
-        for start in range(0, raw.shape[0], chunk):
-            part = raw[start : start + chunk]
-            out[start : start + chunk] = sum(self._contributions(self._standardise(part), part).values())
-        return out
+    def _predict(self, raw):
+        return sum(self._contributions(self._standardise(raw), raw).values())
 
     def to_arrays(self):
         arrays = {**super().to_arrays(), "hidden": np.asarray(self.hidden, np.int64)}
@@ -311,10 +309,10 @@ class GradientBoostingModel(SLModel):
             raise TessBackmlError("exporting the gradient-boosted trees failed: their predictions differ from scikit-learn's")
         return self
 
-    def predict(self, features):
-        x = self._standardise(features).astype(np.float64)
+    def _predict(self, raw):
+        x = self._standardise(raw).astype(np.float64)
         total = _walk_trees(x, self.offsets, self.feature, self.threshold, self.left, self.right, self.leaf, self.value)
-        return from_target(total + self.baseline).astype(np.float32)
+        return from_target(total + self.baseline)
 
     def to_arrays(self):
         return {
