@@ -109,3 +109,17 @@ def test_a_killed_build_resumes_without_redoing_finished_units(tmp_path, monkeyp
     reference = tmp_path / "uninterrupted.fits"
     assert main([*argv, "--out", str(reference)]) == 0
     _same_files(out, reference)
+
+
+def test_dataset_command_writes_cube_and_training_set(tmp_path):
+    from tess_backml.model import TrainingSet
+
+    argv = ["-q", "dataset", "--source", "sim", "--sector", "4", "--camera", "1", "--ccd", "1", "--frames", "0:16",
+            "--out-dir", str(tmp_path)]
+    assert main(argv) == 0
+    cube_file = tmp_path / "ffi_sl_cube_sector004_1-1.fits"
+    training = tmp_path / "ffi_cubes_bin16_sector004_1-1.npz"
+    assert fits.getheader(cube_file)["SECTOR"] == 4 and training.is_file()
+    data = TrainingSet([str(training)])  # the model package reads what dataset writes
+    assert data.features.shape[0] == data.target.size == np.prod(data.shapes[0])
+    assert np.isfinite(data.features).all()
