@@ -3,14 +3,13 @@ give our clear errors (TessBackmlError and its subclasses) or a well-formed resu
 never another exception, a hang (each example has a deadline) or a crash."""
 
 import shutil
-import sys
 
 import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from conftest import REPO, shared_file
+from conftest import shared_file
 from tess_backml import geometry
 from tess_backml.errors import TessBackmlError
 from tess_backml.io import read_sl_cube
@@ -18,9 +17,7 @@ from tess_backml.model import load_model, save_model
 from tess_backml.model.estimators import RidgeModel
 from tess_backml.model.features import FEATURE_NAMES
 from tess_backml.sources import FFIFilesSource, MASTCubeSource, SimulatedSector
-
-sys.path.insert(0, str(REPO / "tests"))
-from test_geometry import horizons_text  # noqa: E402
+from test_geometry import horizons_text
 
 pytestmark = pytest.mark.filterwarnings("ignore")  # damaged FITS headers warn by the thousand
 
@@ -65,15 +62,15 @@ def _survives(read, path):
 
 
 # --------------------------------------------------------------------------- SL cube files
-SL_CUBE = shared_file("ffi_sl_cube_sector002_1-1_test.fits") if (REPO.parent / "shared" / "data").is_dir() else None
+@pytest.fixture(scope="module")
+def sl_cube_bytes():
+    return shared_file("ffi_sl_cube_sector002_1-1_test.fits").read_bytes()
 
 
-@pytest.mark.skipif(SL_CUBE is None, reason="needs ../shared/data")
 @FUZZ
 @given(data=st.data())
-def test_sl_cube_reader(tmp_path_factory, data):
-    original = SL_CUBE.read_bytes()
-    path = _write(tmp_path_factory.mktemp("sl") / "cube.fits", data.draw(damaged(original)))
+def test_sl_cube_reader(sl_cube_bytes, tmp_path_factory, data):
+    path = _write(tmp_path_factory.mktemp("sl") / "cube.fits", data.draw(damaged(sl_cube_bytes)))
     cube = _survives(read_sl_cube, path)
     if cube is not None:
         assert cube.flux.shape == cube.flux_err.shape and cube.flux.shape[0] == len(cube.time)
