@@ -295,8 +295,10 @@ def test_correction_removes_the_simulated_scattered_light(lit_cutout):
 @pytest.mark.slow
 @pytest.mark.xfail(
     strict=True,
-    reason="2-hour bins cannot follow the simulated glint that crosses these pixels within ~2 h near "
-    "perigee: ~14% of the SL is left (the same path with an unbinned cube passes); open in issue 5",
+    reason="2-hour bins cannot follow the simulated glint whose edges cross these pixels within one "
+    "30-minute frame near perigee: 14% of the SL is left here (1-hour bins: 5.3%, unbinned passes). Over "
+    "the whole sector 15% is left, and no other reconstruction in time of the 2-h bins (cubic, linear, "
+    "PCHIP, histopolation) leaves under 12.8% (benchmarks/bench_time_bins.py); issue 5",
 )
 def test_correction_with_two_hour_bins_leaves_at_most_ten_percent(lit_cutout):
     import copy
@@ -304,6 +306,18 @@ def test_correction_with_two_hour_bins_leaves_at_most_ten_percent(lit_cutout):
     cube = copy.deepcopy(lit_cutout["cube"])
     cube.bin_time_axis(2.0)
     cube_file = cube.save_to_fits(str(lit_cutout["dir"] / "binned.fits"))
+    left = _sl_left(lit_cutout, cube_file)
+    assert np.median(left) <= 0.10
+
+
+@pytest.mark.slow
+def test_correction_with_one_hour_bins_leaves_at_most_ten_percent(lit_cutout):
+    """Bins of two frames follow the glint: the 10% target holds where 2-hour bins miss it."""
+    import copy
+
+    cube = copy.deepcopy(lit_cutout["cube"])
+    cube.bin_time_axis(1.0)
+    cube_file = cube.save_to_fits(str(lit_cutout["dir"] / "binned_1h.fits"))
     left = _sl_left(lit_cutout, cube_file)
     assert np.median(left) <= 0.10
 
