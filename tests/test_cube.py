@@ -93,6 +93,16 @@ def test_same_cube_from_every_source_kind(sim, tmp_path):
         assert np.allclose(other.scatter_err_cube, reference.scatter_err_cube, rtol=1e-5)
         assert np.allclose(other.time, reference.time)
 
+    # frames in any order: a MAST cube reads its row blocks for those frames only
+    order = [7, 2, 11, 0, 5, 9, 3]
+    by_rows, by_frames = (BackgroundCube(4, 1, 1, img_bin=16, source=s, progress=False) for s in (cube_file, str(tmp_path)))
+    for cube in (by_rows, by_frames):
+        cube.get_scatter_light_cube(frames=order)
+    assert np.allclose(by_rows.time, sim.time[frames[order]])
+    assert np.array_equal(by_rows.pixel_counts, by_frames.pixel_counts)
+    assert np.allclose(by_rows.scatter_cube, by_frames.scatter_cube, atol=1e-5, equal_nan=True)
+    assert np.allclose(by_rows.scatter_err_cube, by_frames.scatter_err_cube, rtol=1e-5)
+
 
 # --------------------------------------------------------------------------- files
 def original_reader(path):

@@ -48,6 +48,8 @@ def test_round_trip_gives_identical_pixels_times_quality(sim, frames, written):
     for source in (cube, files):
         got_flux, got_error = source.read_rows(1000, 1040)
         assert np.array_equal(got_flux, flux[:, 1000:1040]) and np.array_equal(got_error, error[:, 1000:1040])
+        got_flux, got_error = source.read_rows(1000, 1040, [len(frames) - 1, 1])
+        assert np.array_equal(got_flux, flux[[-1, 1], 1000:1040]) and np.array_equal(got_error, error[[-1, 1], 1000:1040])
         rows, cols = np.array([0, 2047, 5, 1024]), np.array([0, 2047, 2040, 7])
         got_flux, got_error = source.read_pixels(rows, cols)
         assert np.array_equal(got_flux, flux[:, rows, cols]) and np.array_equal(got_error, error[:, rows, cols])
@@ -88,6 +90,16 @@ def test_a_row_block_is_one_contiguous_read(written):
     source.read_rows(64, 80)
     row_bytes = FFI_SHAPE[1] * source.nframes * 2 * 4
     assert RecordingFileSystem.reads == [(source._data_offset + 64 * row_bytes, 16 * row_bytes)]
+    whole = source.read_rows(64, 80)
+
+    # Smaller reads: consecutive pieces of whole rows, the same pixels; only the frames asked for are kept.
+    source.read_bytes = 5 * row_bytes
+    RecordingFileSystem.reads.clear()
+    frames = [source.nframes - 1, 0, 2]
+    flux, error = source.read_rows(64, 80, frames)
+    offsets = [source._data_offset + row * row_bytes for row in (64, 69, 74, 79)]
+    assert RecordingFileSystem.reads == [(o, n * row_bytes) for o, n in zip(offsets, (5, 5, 5, 1))]
+    assert np.array_equal(flux, whole[0][frames]) and np.array_equal(error, whole[1][frames])
 
 
 class StandInS3(LocalFileSystem):

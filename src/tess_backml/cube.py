@@ -74,7 +74,8 @@ class BackgroundCube:
         Frames with these quality flags are dropped (default CoarsePoint).
     block_rows : int, optional
         Rows per block when a source is read in row blocks (MAST cubes). Memory
-        is about ``(block_rows + 2 * halo) * 2136 * nframes * 16`` bytes.
+        is about ``(block_rows + 2 * halo) * nframes * 28`` kB (measured; the halo
+        is 32 rows at img_bin 16), plus the source's read buffer.
     progress : bool
         Show progress bars.
     **source_options
@@ -366,14 +367,20 @@ class BackgroundCube:
         halo = b * int(np.ceil(reach / b))
         stop = min(start + self.block_rows, SCIENCE_SIZE)
         lo, hi = max(start - halo, 0), min(stop + halo, SCIENCE_SIZE)
-        flux, error = self.source.read_rows(lo, hi)
-        static = np.median(flux[self.dark_frames], axis=0).astype(np.float32)
+        # Only the frames pooled and the dark frames are read, once each.
+        needed = np.union1d(self.frame_indices, self.dark_frames)
+        flux, error = self.source.read_rows(lo, hi, needed)
+        static = np.median(flux[np.searchsorted(needed, self.dark_frames)], axis=0).astype(np.float32)
         stars = star_mask(static, self.thresholds)
-        data = self._masked(flux[self.frame_indices], static, stars | self.strap_mask[None, :])
+        core = slice(start - lo, stop - lo)  # the block's own rows within the halo
+        error = error[:, core]
+        if not np.array_equal(needed, self.frame_indices):
+            pooled_frames = np.searchsorted(needed, self.frame_indices)
+            flux, error = flux[pooled_frames], error[pooled_frames]
+        data = self._masked(flux, static, stars | self.strap_mask[None, :])
         pooled = pool_frames(data, b, rolling=self.rolling)
         inner = slice((start - lo) // b, (stop - lo) // b)
-        core = data[:, start - lo : stop - lo]
-        err, count = bin_errors(core, error[self.frame_indices][:, start - lo : stop - lo], b, self._static_var)
+        err, count = bin_errors(data[:, core], error, b, self._static_var)
         return {"cube": pooled[:, inner], "err": err, "count": count[0], "stars": stars[start - lo : stop - lo]}
 
     def apply_unit(self, unit, result: dict):
@@ -432,9 +439,10 @@ class BackgroundCube:
         }
 
     def _masked(self, flux, static, mask):
-        data = flux - static
-        data[:, mask] = np.nan
-        return data
+        """``flux`` minus the static scene, masked pixels NaN, in place (frames are read for this alone)."""
+        flux -= static
+        flux[:, mask] = np.nan
+        return flux
 
     def _sparse_cube(self):
         """One background pixel per bin: the unmasked pixel nearest the bin centre."""

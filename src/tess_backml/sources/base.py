@@ -76,20 +76,24 @@ class FFISource(ABC):
         indices = self.check_frames(indices)
         return self._read_frames(indices)
 
-    def read_rows(self, start: int, stop: int):
-        """Read a block of science rows of every frame.
+    def read_rows(self, start: int, stop: int, frames=None):
+        """Read a block of science rows of every frame, or of some frames.
 
         Parameters
         ----------
         start, stop : int
             0-based science rows ``start <= row < stop``.
+        frames : array_like of int, optional
+            Frame indices (0-based, into :attr:`time`), in the order wanted;
+            default every frame. Only these frames are kept in memory.
 
         Returns
         -------
-        flux, error : ndarray (nframes, stop - start, 2048) float32
+        flux, error : ndarray (nframes or len(frames), stop - start, 2048) float32
         """
         start, stop = self.check_rows(start, stop)
-        return self._read_rows(start, stop)
+        frames = np.arange(self.nframes) if frames is None else self.check_frames(frames)
+        return self._read_rows(start, stop, frames)
 
     def read_pixels(self, rows, columns):
         """Read the time series of individual pixels.
@@ -110,7 +114,7 @@ class FFISource(ABC):
     def _read_frames(self, indices: np.ndarray): ...
 
     @abstractmethod
-    def _read_rows(self, start: int, stop: int): ...
+    def _read_rows(self, start: int, stop: int, frames: np.ndarray): ...
 
     @abstractmethod
     def _read_pixels(self, rows: np.ndarray, columns: np.ndarray): ...

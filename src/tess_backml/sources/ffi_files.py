@@ -126,9 +126,9 @@ class FFIFilesSource(FFISource):
         pairs = [self._read_file(self.files[i]) for i in indices]
         return np.stack([p[0] for p in pairs]), np.stack([p[1] for p in pairs])
 
-    def _read_rows(self, start, stop):
+    def _read_rows(self, start, stop, frames):
         rows = slice(SCIENCE_ROWS.start + start, SCIENCE_ROWS.start + stop)
-        pairs = [self._read_file(path, rows=rows) for path in self.files]
+        pairs = [self._read_file(self.files[i], rows=rows) for i in frames]
         return np.stack([p[0] for p in pairs]), np.stack([p[1] for p in pairs])
 
     def _read_pixels(self, rows, columns):

@@ -349,12 +349,12 @@ class SimulatedSector(FFISource):
             self._frame(int(index), flux[k], error[k])
         return flux, error
 
-    def _read_rows(self, start, stop):
-        flux = np.empty((self.nframes, stop - start, SCIENCE_SIZE), np.float32)
+    def _read_rows(self, start, stop, frames):
+        flux = np.empty((len(frames), stop - start, SCIENCE_SIZE), np.float32)
         error = np.empty_like(flux)
-        for index in range(self.nframes):
-            frame, frame_error = self._frame(index)
-            flux[index], error[index] = frame[start:stop], frame_error[start:stop]
+        for k, index in enumerate(frames):
+            frame, frame_error = self._frame(int(index))
+            flux[k], error[k] = frame[start:stop], frame_error[start:stop]
         return flux, error
 
     def _read_pixels(self, rows, columns):
