@@ -233,18 +233,22 @@ class Ephemeris(ABC):
         start, stop = self.jd_range
         return bool(np.all((jd >= start) & (jd <= stop)))
 
+    def _span_for(self, jd: np.ndarray):
+        """The JD span (start, stop) that must hold finite times ``jd``, and its name for messages."""
+        return self.jd_range, str(self)
+
     def check_range(self, jd_tdb) -> np.ndarray:
         jd = np.atleast_1d(np.asarray(jd_tdb, dtype=float))
         if jd.size == 0:
             raise TessBackmlError("no times given")
         if not np.all(np.isfinite(jd)):
             raise TessBackmlError("times contain NaN or infinite values")
-        if not self.covers(jd):
-            start, stop = self.jd_range
+        (start, stop), name = self._span_for(jd)
+        if not np.all((jd >= start) & (jd <= stop)):
             dates = Time([start, stop], format="jd", scale="tdb").utc.iso
             raise EphemerisRangeError(
                 f"times BTJD {jd.min() - BTJD_OFFSET:.3f} to {jd.max() - BTJD_OFFSET:.3f} are "
-                f"outside the span of {self} (BTJD {start - BTJD_OFFSET:.3f} to "
+                f"outside the span of {name} (BTJD {start - BTJD_OFFSET:.3f} to "
                 f"{stop - BTJD_OFFSET:.3f}, {dates[0][:10]} to {dates[1][:10]}). "
                 f"{self.how_to_extend}"
             )
@@ -345,20 +349,11 @@ class SpiceEphemeris(Ephemeris):
     def jd_range(self):
         return self._load(self._mode_for())
 
-    def check_range(self, jd_tdb):
-        jd = np.atleast_1d(np.asarray(jd_tdb, dtype=float))
-        if self.kernels == "auto" and jd.size and np.all(np.isfinite(jd)):
+    def _span_for(self, jd):
+        if self.kernels == "auto":  # the kernels the times call for, not the default ones
             mode = self._mode_for(jd)
-            span = self._load(mode)
-            if not np.all((jd >= span[0]) & (jd <= span[1])):
-                start, stop = span
-                raise EphemerisRangeError(
-                    f"times BTJD {jd.min() - BTJD_OFFSET:.3f} to {jd.max() - BTJD_OFFSET:.3f} "
-                    f"are outside the span of the SPICE {mode} kernels (BTJD "
-                    f"{start - BTJD_OFFSET:.3f} to {stop - BTJD_OFFSET:.3f}). {self.how_to_extend}"
-                )
-            return jd
-        return super().check_range(jd)
+            return self._load(mode), f"the SPICE {mode} kernels"
+        return super()._span_for(jd)
 
     def _positions(self, jd_tdb):
         import spiceypy
