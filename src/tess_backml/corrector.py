@@ -486,8 +486,8 @@ class ScatterLightCorrector:
         """Subtract the scattered light from a lightkurve ``TessTargetPixelFile``.
 
         Works for SPOC TPFs and TESScut/astrocut cutouts: the TPF's lower-left
-        pixel (``tpf.row``, ``tpf.column``, from its ``1CRV4P``/``2CRV4P`` keywords)
-        and its times place it on the cube.
+        pixel (its physical WCS keywords, or for astrocut cutouts, which lack them,
+        its celestial WCS; see :func:`tpf_corner`) and its times place it on the cube.
 
         Returns
         -------
@@ -504,9 +504,7 @@ class ScatterLightCorrector:
         from astropy.io import fits
 
         lk = _lightkurve()
-        for attribute in ("sector", "camera", "ccd", "row", "column", "hdu"):
-            if not hasattr(tpf, attribute):
-                raise TessBackmlError(f"expected a lightkurve TessTargetPixelFile, got {type(tpf).__name__}")
+        _check_tpf(tpf)
         found = (tpf.sector, tpf.camera, tpf.ccd)
         if found != (self.sector, self.camera, self.ccd):
             what = f"the cube {self.fname} is" if self.fname else "this corrector is for"
@@ -594,6 +592,12 @@ def tpf_corner(tpf) -> tuple[int, int]:
     return int(round(y)) + 1, int(round(x)) + 1
 
 
+def _check_tpf(tpf):
+    for attribute in ("sector", "camera", "ccd", "hdu", "time"):
+        if not hasattr(tpf, attribute):
+            raise TessBackmlError(f"expected a lightkurve TessTargetPixelFile, got {type(tpf).__name__}")
+
+
 def _lightkurve():
     import warnings
 
@@ -611,9 +615,7 @@ def correct(tpf, cube_file=None, model=None):
     ``cube_file`` (of the TPF's sector, camera and CCD) or, without a cube, of the
     learnt ``model`` file. See :meth:`ScatterLightCorrector.correct`.
     """
-    for attribute in ("sector", "camera", "ccd"):
-        if not hasattr(tpf, attribute):
-            raise TessBackmlError(f"expected a lightkurve TessTargetPixelFile, got {type(tpf).__name__}")
+    _check_tpf(tpf)
     if cube_file is None and model is None:
         raise TessBackmlError("give an SL cube file or a model file")
     corrector = ScatterLightCorrector(tpf.sector, tpf.camera, tpf.ccd, fname=cube_file, model=model)
