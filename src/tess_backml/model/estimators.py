@@ -149,7 +149,7 @@ class NeuralNetModel(SLModel):
 
     kind = "nn"
     BRANCH_INPUTS = ("angle", "sin_azimuth", "cos_azimuth", "size", "camera_angle")
-    SHARED_INPUTS = ("row", "column", *(f"camera_{i}" for i in range(1, 5)), *(f"ccd_{i}" for i in range(1, 5)))
+    SHARED_INPUTS = ("row", "column")
 
     def __init__(self, hidden=(16, 16), epochs: int = 15, batch_size: int = 512, learning_rate: float = 3e-3, seed: int = 0):
         super().__init__()
@@ -199,7 +199,10 @@ class NeuralNetModel(SLModel):
         params, self.branches = [], {}
         for body, (inputs, _) in columns.items():
             sizes = (len(inputs), *self.hidden, 1)
-            weights = [(rng.standard_normal((a, b)) * np.sqrt(1.0 / a)).astype(np.float32) for a, b in zip(sizes[:-1], sizes[1:])]
+            # Small initial weights (variance 1 / (2 fan-in)) start each branch near a smooth,
+            # almost linear function: with variance 1 / fan-in the corrected light curves of a
+            # held-out orbit kept 0.53-0.60 of the step-to-step change, with these 0.36-0.49.
+            weights = [(rng.standard_normal((a, b)) * np.sqrt(0.5 / a)).astype(np.float32) for a, b in zip(sizes[:-1], sizes[1:])]
             biases = [np.zeros(b, np.float32) for b in sizes[1:]]
             # start each branch near the typical brightness per unit lit solid angle
             lit = raw[:, columns[body][1]] > 1e-3

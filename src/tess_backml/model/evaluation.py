@@ -198,7 +198,7 @@ def predict_cube(model, sector, camera, ccd, rows, cols, times, ephemeris=None) 
             "size": maps[f"{body}_angular_size"],
         }
         vectors[body] = {"camera_angle": np.asarray(table[f"{body.capitalize()}_Camera_Angle"], float)}
-    features = geometry_features(body_maps, vectors, rows, cols, camera, ccd)
+    features = geometry_features(body_maps, vectors, rows, cols)
     return model.predict(features).reshape(times.size, rows.size, cols.size)
 
 
