@@ -25,8 +25,8 @@ region).
 No detector identity: set ``geometry-1`` also had one-hot camera and CCD
 columns, and with them a network trained on three CCDs of camera 1 predicted
 the fourth worse than no correction (explained variance -2.1 to 0.65 over the
-four choices); without them it explains 0.91-0.99 (simulated Sector 4, 32-px
-bins), while still explaining 96% of a held-out orbit on a CCD it was trained on.
+four choices); without them it explains 0.905-0.989 (simulated Sector 4, 32-px
+bins), and 93% of a held-out orbit of a CCD it was trained on (96% with them).
 The angles and azimuths already say where the light comes from.
 """
 
