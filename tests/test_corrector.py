@@ -284,6 +284,15 @@ def _sl_left(lit_cutout, cube_file):
     return after / before
 
 
+def _sl_left_with_time_bins(lit_cutout, hours):
+    """``_sl_left`` for the lit cutout's cube binned in ``hours``-hour time bins."""
+    import copy
+
+    cube = copy.deepcopy(lit_cutout["cube"])
+    cube.bin_time_axis(hours)
+    return _sl_left(lit_cutout, cube.save_to_fits(str(lit_cutout["dir"] / f"binned_{hours:g}h.fits")))
+
+
 @pytest.mark.slow
 def test_correction_removes_the_simulated_scattered_light(lit_cutout):
     """The whole user path on simulated data, with a cube at the FFI cadence."""
@@ -301,25 +310,13 @@ def test_correction_removes_the_simulated_scattered_light(lit_cutout):
     "PCHIP, histopolation) leaves under 12.8% (benchmarks/bench_time_bins.py); issue 5",
 )
 def test_correction_with_two_hour_bins_leaves_at_most_ten_percent(lit_cutout):
-    import copy
-
-    cube = copy.deepcopy(lit_cutout["cube"])
-    cube.bin_time_axis(2.0)
-    cube_file = cube.save_to_fits(str(lit_cutout["dir"] / "binned.fits"))
-    left = _sl_left(lit_cutout, cube_file)
-    assert np.median(left) <= 0.10
+    assert np.median(_sl_left_with_time_bins(lit_cutout, 2.0)) <= 0.10
 
 
 @pytest.mark.slow
 def test_correction_with_one_hour_bins_leaves_at_most_ten_percent(lit_cutout):
     """Bins of two frames follow the glint: the 10% target holds where 2-hour bins miss it."""
-    import copy
-
-    cube = copy.deepcopy(lit_cutout["cube"])
-    cube.bin_time_axis(1.0)
-    cube_file = cube.save_to_fits(str(lit_cutout["dir"] / "binned_1h.fits"))
-    left = _sl_left(lit_cutout, cube_file)
-    assert np.median(left) <= 0.10
+    assert np.median(_sl_left_with_time_bins(lit_cutout, 1.0)) <= 0.10
 
 
 @pytest.mark.slow
