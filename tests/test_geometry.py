@@ -286,7 +286,7 @@ def test_cached_wcs_equals_tesswcs():
 
     rng = np.random.default_rng(0)
     x, y = rng.uniform(0, 2136, 200), rng.uniform(0, 2078, 200)
-    cached = geometry._sector_wcs(SECTOR)
+    cached = geometry.sector_wcs(SECTOR)
     for camera, ccd in [(1, 1), (2, 3), (4, 4)]:
         fresh = tesswcs.WCS.from_sector(SECTOR, camera, ccd)
         assert np.allclose(fresh.all_pix2world(x, y, 0), cached[camera, ccd].all_pix2world(x, y, 0), atol=1e-10)

@@ -44,6 +44,9 @@ PIXEL_SCALE_ARCSEC = 21.0
 
 #: BTJD = BJD_TDB - BTJD_OFFSET.
 BTJD_OFFSET = 2457000.0
+SECONDS_PER_DAY = 86400.0
+SPEED_OF_LIGHT_KM_S = 299792.458
+AU_KM = 149597870.7
 
 #: Mean radii used for angular sizes and distances, km (IAU nominal values).
 EARTH_RADIUS_KM = 6378.1

@@ -482,6 +482,6 @@ class SimulatedSector(FFISource):
 
 def _sector_wcs_header(sector: int, camera: int, ccd: int) -> str:
     """The FITS header text of a CCD's WCS (with SIP), as ``tesswcs`` makes it."""
-    from ..geometry import _sector_wcs
+    from ..geometry import sector_wcs
 
-    return _sector_wcs(sector)[camera, ccd].to_header(relax=True).tostring()
+    return sector_wcs(sector)[camera, ccd].to_header(relax=True).tostring()
