@@ -88,3 +88,42 @@ def test_installed_console_script_reports_version():
     result = subprocess.run([*command, "--version"], capture_output=True, text=True, check=False)
     assert result.returncode == 0
     assert __version__ in result.stdout
+
+
+@pytest.mark.parametrize(
+    "frames, message",
+    [("10:5", "select no frame: the start must be below the stop"), ("7:7", "select no frame"), ("5000:", "out of range")],
+)
+def test_empty_reversed_and_out_of_range_frames_say_which(tmp_path, capsys, frames, message):
+    try:
+        status, _, err = run(capsys, "-q", "simulate", "--out-dir", str(tmp_path / "ffis"), "--frames", frames)
+    except SystemExit as exc:  # refused by argparse while parsing: usage, then the error line
+        status, err = exc.code, capsys.readouterr().err
+    assert status == 2
+    assert message in err.strip().splitlines()[-1]
+    assert not (tmp_path / "ffis").exists() or not any((tmp_path / "ffis").iterdir())
+
+
+def test_a_sector_error_lists_the_real_sectors(capsys):
+    status, _, err = run(capsys, "vectors", "--sector", "1751", "--camera", "1", "--out", "unused.csv")
+    assert status == 2
+    assert "sector 1751" in err and "valid: 1-" in err
+    assert "1751)" not in err  # a special pointing in tesswcs's table, not a sector
+
+
+def test_an_error_after_a_progress_bar_starts_on_its_own_line(capsys, monkeypatch):
+    from tqdm import tqdm
+
+    from tess_backml import cli
+    from tess_backml.errors import TessBackmlError
+
+    def failing_after_progress(args):
+        bar = tqdm(total=10, desc="working", disable=False, file=sys.stderr)
+        bar.update(3)
+        raise TessBackmlError("the light went out")
+
+    monkeypatch.setattr(cli, "run_info", failing_after_progress)
+    status, _, err = run(capsys, "info", "sim")
+    assert status == 2
+    assert "\ntess-backml info: error: the light went out" in err
+    assert "working" in err.split("tess-backml info: error")[0]

@@ -65,3 +65,24 @@ def test_spoc_ffi_wcs_matches_image_index_convention():
     shifted = geometry.pixel_directions(4, rows + 1, cols + 2)
     assert np.all(separation_arcsec(shifted, radec_to_unit(ra, dec)) > 12)
 
+
+
+def test_top_level_names_import_lazily():
+    """``from tess_backml import BackgroundCube, ScatterLightCorrector`` works as in the
+    original, and ``import tess_backml`` alone loads neither numba nor lightkurve."""
+    import subprocess
+    import sys
+
+    script = (
+        "import sys, tess_backml\n"
+        "heavy = [m for m in ('numba', 'lightkurve', 'tess_backml.cube', 'tess_backml.corrector') if m in sys.modules]\n"
+        "assert not heavy, heavy\n"
+        "from tess_backml import BackgroundCube, ScatterLightCorrector, train_model, evaluate_model, load_model\n"
+        "from tess_backml.cube import BackgroundCube as cube_class\n"
+        "from tess_backml.corrector import ScatterLightCorrector as corrector_class\n"
+        "assert BackgroundCube is cube_class and ScatterLightCorrector is corrector_class\n"
+        "assert callable(train_model) and callable(evaluate_model) and callable(load_model)\n"
+        "assert {'BackgroundCube', 'ScatterLightCorrector'} <= set(dir(tess_backml))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=False)
+    assert done.returncode == 0, done.stderr

@@ -65,17 +65,9 @@ def parse_frames(text: str) -> slice:
         raise argparse.ArgumentTypeError(f"frames must be integers, got {text!r}") from None
     if len(values) == 3 and values[2] is not None and values[2] <= 0:
         raise argparse.ArgumentTypeError("the frame step must be positive")
+    if values[0] is not None and values[1] is not None and values[0] >= values[1]:
+        raise argparse.ArgumentTypeError(f"frames {text} select no frame: the start must be below the stop")
     return slice(*values)
-
-
-def frame_indices(frames: slice, nframes: int):
-    """Indices of a frame slice, refusing ranges that fall outside 0..nframes-1."""
-    import numpy as np
-
-    start, stop = frames.start or 0, nframes if frames.stop is None else frames.stop
-    if start < 0 or stop > nframes or start >= stop:
-        raise TessBackmlError(f"frames {start}:{stop} are out of range: the source has frames 0-{nframes - 1}")
-    return np.arange(start, stop, frames.step or 1)
 
 
 # --------------------------------------------------------------------------- commands
@@ -126,7 +118,9 @@ def run_simulate(args) -> int:
     from .sources import SimulatedSector
 
     sim = SimulatedSector(args.sector, args.camera, args.ccd, cadence_s=args.cadence, seed=args.seed)
-    indices = frame_indices(args.frames, sim.nframes)
+    from .sources.base import frame_range_indices
+
+    indices = frame_range_indices(args.frames, sim.nframes)
     paths = sim.write_ffis(args.out_dir, indices, progress=not args.quiet)
     print(f"wrote {len(paths)} simulated FFIs of sector {sim.sector} camera {sim.camera} CCD {sim.ccd} to {args.out_dir}")
     if args.cube:
@@ -360,7 +354,7 @@ def run_correct(args) -> int:
         raise TessBackmlError(f"{args.tpf} is not a target pixel file lightkurve can read ({exc})") from None
     if not isinstance(tpf, lk.TessTargetPixelFile):
         raise TessBackmlError(f"{args.tpf} is not a TESS target pixel file (lightkurve read a {type(tpf).__name__})")
-    corrected = correct(tpf, args.cube, model=args.model)
+    corrected = correct(tpf, args.cube, model=args.model, ephemeris=args.ephemeris)
     with atomic_output(args.out, None) as temporary:
         corrected.hdu.writeto(temporary, overwrite=True)
     print(f"{args.out}: corrected TPF ({corrected.shape[0]} cadences, {corrected.shape[1]}x{corrected.shape[2]} pixels)")
@@ -451,6 +445,13 @@ def _add_cube_options(parser, with_target: bool = True):
     parser.add_argument("--time-bin", type=float, default=2.0, help="time bin in hours (default 2)")
 
 
+EPHEMERIS_HELP = (
+    "JPL Horizons vector table of TESS (CSV file), or 'test'/'mission' to force a set of "
+    "SPICE kernels; default: SPICE via lkspacecraft, offline test kernels when they cover "
+    "the times (Sector 4)"
+)
+
+
 # --------------------------------------------------------------------------- parser
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
@@ -472,14 +473,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     vectors.add_argument("--sector", type=int, required=True)
     vectors.add_argument("--camera", type=int, required=True, choices=range(1, 5), metavar="{1-4}")
-    vectors.add_argument(
-        "--ephemeris",
-        help=(
-            "JPL Horizons vector table of TESS (CSV file), or 'test'/'mission' to force a set of "
-            "SPICE kernels; default: SPICE via lkspacecraft, offline test kernels when they cover "
-            "the times (Sector 4)"
-        ),
-    )
+    vectors.add_argument("--ephemeris", help=EPHEMERIS_HELP)
     vectors.add_argument("--times", help="file with one time per line (BTJD or JD)")
     vectors.add_argument("--out", required=True, help="output CSV file")
     vectors.add_argument("--plot", help="also save a figure of the geometry against time (PNG, PDF)")
@@ -537,6 +531,7 @@ def build_parser() -> argparse.ArgumentParser:
     source = correct_parser.add_mutually_exclusive_group(required=True)
     source.add_argument("--cube", help="SL cube FITS of the TPF's sector/camera/CCD")
     source.add_argument("--model", help="model file (from 'train'): the SL from geometry alone, no cube")
+    correct_parser.add_argument("--ephemeris", help="with --model: " + EPHEMERIS_HELP)
     correct_parser.add_argument("--out", required=True, help="corrected TPF (FITS)")
     correct_parser.add_argument("--plot", help="figure of raw and corrected light curves with the SL model")
     correct_parser.set_defaults(handler=run_correct)
@@ -594,6 +589,14 @@ def _configure_logging(verbose: int, quiet: bool):
     logging.getLogger("tess_backml").setLevel(level)
 
 
+def _close_progress_bars():
+    """Finish the progress bars an error interrupted, so the error gets a line of its own."""
+    from tqdm import tqdm
+
+    for bar in list(getattr(tqdm, "_instances", ())):
+        bar.close()
+
+
 def main(argv=None) -> int:
     """Entry point of the ``tess-backml`` command; returns the exit status."""
     parser = build_parser()
@@ -609,10 +612,12 @@ def main(argv=None) -> int:
     try:
         return args.handler(args)
     except (TessBackmlError, OSError) as exc:
+        _close_progress_bars()
         # one line, whatever the text of the underlying error
         print(f"tess-backml {args.command}: error: {' '.join(str(exc).split())}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
+        _close_progress_bars()
         print("tess-backml: interrupted", file=sys.stderr)
         return 130
 

@@ -242,6 +242,13 @@ class ScatterLightCorrector:
     fname : str, optional
         An SL cube FITS file (made by this package or by the original tess-backml).
         Default ``./data/ffi_sl_cube_sectorNNN_C-D.fits``, as in the original.
+    model : str or path-like, optional
+        A model file (from ``tess-backml train``): the SL from the Earth/Moon
+        geometry alone, with ``method="model"``; no cube is needed.
+    ephemeris : Ephemeris or str, optional
+        Where TESS was, for the model's geometry: an
+        :class:`~tess_backml.geometry.Ephemeris`, a JPL Horizons table path, or None
+        for SPICE (offline, its test kernels cover Sector 4 only).
 
     Attributes
     ----------
@@ -255,11 +262,12 @@ class ScatterLightCorrector:
         ``EXTRAPOLATED`` (1), ``IN_GAP`` (2), ``OUTSIDE_CUBE`` (4).
     """
 
-    def __init__(self, sector: int, camera: int, ccd: int, fname=None, model=None):
-        from .geometry import validate_camera_ccd, validate_sector
+    def __init__(self, sector: int, camera: int, ccd: int, fname=None, model=None, ephemeris=None):
+        from .geometry import load_ephemeris, validate_camera_ccd, validate_sector
 
         self.sector = validate_sector(sector)
         self.camera, self.ccd = validate_camera_ccd(camera, ccd)
+        self.ephemeris = None if ephemeris is None else load_ephemeris(ephemeris)
         self.model = self.model_meta = None
         self.fname = None
         self.flags = np.zeros(0, np.int8)
@@ -463,7 +471,9 @@ class ScatterLightCorrector:
             np.linspace(v.min(), v.max(), max(int(np.ceil(np.ptp(v) / self.MODEL_NODE_PIXELS)) + 1, 2)) if np.ptp(v) > 0 else v[:1]
             for v in (rows, cols)
         )
-        predicted = predict_cube(self.model, self.sector, self.camera, self.ccd, row_nodes, col_nodes, time_nodes)
+        predicted = predict_cube(
+            self.model, self.sector, self.camera, self.ccd, row_nodes, col_nodes, time_nodes, ephemeris=self.ephemeris
+        )
         # the predictions on the nodes are a cube like any other: interpolate them the same way
         nodes = ScatterLightCorrector.__new__(ScatterLightCorrector)
         nodes.sector, nodes.camera, nodes.ccd = self.sector, self.camera, self.ccd
@@ -610,13 +620,14 @@ def _lightkurve():
     return lightkurve
 
 
-def correct(tpf, cube_file=None, model=None):
+def correct(tpf, cube_file=None, model=None, ephemeris=None):
     """Subtract the scattered light from ``tpf`` (function form): of the SL cube
     ``cube_file`` (of the TPF's sector, camera and CCD) or, without a cube, of the
-    learnt ``model`` file. See :meth:`ScatterLightCorrector.correct`.
+    learnt ``model`` file, whose geometry comes from ``ephemeris``. See
+    :meth:`ScatterLightCorrector.correct`.
     """
     _check_tpf(tpf)
     if cube_file is None and model is None:
         raise TessBackmlError("give an SL cube file or a model file")
-    corrector = ScatterLightCorrector(tpf.sector, tpf.camera, tpf.ccd, fname=cube_file, model=model)
+    corrector = ScatterLightCorrector(tpf.sector, tpf.camera, tpf.ccd, fname=cube_file, model=model, ephemeris=ephemeris)
     return corrector.correct(tpf, method=None if cube_file is not None else "model")

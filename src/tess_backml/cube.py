@@ -141,11 +141,9 @@ class BackgroundCube:
         if frames is None:
             indices = np.arange(self.nt)
         elif isinstance(frames, slice):
-            start = 0 if frames.start is None else frames.start
-            stop = self.nt if frames.stop is None else frames.stop
-            if start < 0 or stop > self.nt or start >= stop:
-                raise TessBackmlError(f"frames {start}:{stop} are out of range: the source has frames 0-{self.nt - 1}")
-            indices = np.arange(start, stop, frames.step or 1)
+            from .sources.base import frame_range_indices
+
+            indices = frame_range_indices(frames, self.nt)
         elif isinstance(frames, tuple):
             # the original's (stop,), (start, stop) or (start, stop, step)
             return self._select_frames(slice(*frames) if len(frames) > 1 else slice(0, frames[0]))

@@ -11,6 +11,18 @@ from ..constants import SCIENCE_SIZE
 from ..errors import TessBackmlError
 
 
+
+def frame_range_indices(frames: slice, nframes: int) -> np.ndarray:
+    """Indices of a ``START:STOP[:STEP]`` frame slice, refusing ranges beyond 0..nframes-1
+    and ranges that select nothing (a start at or after the stop)."""
+    start = 0 if frames.start is None else frames.start
+    stop = nframes if frames.stop is None else frames.stop
+    if start < 0 or stop > nframes or start >= nframes:
+        raise TessBackmlError(f"frames {start}:{stop} are out of range: the source has frames 0-{nframes - 1}")
+    if start >= stop:
+        raise TessBackmlError(f"frames {start}:{stop} select no frame: the start must be below the stop")
+    return np.arange(start, stop, frames.step or 1)
+
 class FFISource(ABC):
     """Where the FFI pixels of one sector/camera/CCD come from.
 
