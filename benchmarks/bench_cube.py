@@ -15,9 +15,9 @@ import time
 
 import numpy as np
 
-from tess_backml.cli import make_astrocut_cube
 from tess_backml.cube import BackgroundCube
 from tess_backml.sources import SimulatedSector
+from tess_backml.sources.mast import make_astrocut_cube
 
 
 def build(source, frames=None):

@@ -47,8 +47,8 @@ def main():
                                "--frames", f"0:{frames}", "--out", str(folder / f"sim{frames}.fits")])
             print(f"  {frames:4d} frames: peak RSS {rss:6.0f} MB")
 
-        from tess_backml.cli import make_astrocut_cube
         from tess_backml.sources import SimulatedSector
+        from tess_backml.sources.mast import make_astrocut_cube
 
         nframes = 48
         ffis = SimulatedSector().write_ffis(folder / "ffis", range(nframes), progress=False)

@@ -20,9 +20,9 @@ import time  # noqa: E402
 
 import numpy as np  # noqa: E402
 
-from tess_backml.cli import make_astrocut_cube  # noqa: E402
 from tess_backml.constants import FFI_SHAPE  # noqa: E402
 from tess_backml.sources import MASTCubeSource, SimulatedSector  # noqa: E402
+from tess_backml.sources.mast import make_astrocut_cube  # noqa: E402
 
 
 def best_of(function, repeat=3):

@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 from astropy.io import fits
 from astropy.wcs import WCS
-
 from conftest import shared_file
+
 from tess_backml import constants
 from tess_backml.geometry import CameraGeometry, radec_to_unit
 

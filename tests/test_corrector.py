@@ -6,9 +6,16 @@ import sys
 import numpy as np
 import pytest
 from astropy.time import Time
-
 from conftest import REPO, shared_file
-from tess_backml.corrector import EXTRAPOLATED, IN_GAP, OUTSIDE_CUBE, ScatterLightCorrector, spline_weights, tpf_corner
+
+from tess_backml.corrector import (
+    EXTRAPOLATED,
+    IN_GAP,
+    OUTSIDE_CUBE,
+    ScatterLightCorrector,
+    spline_weights,
+    tpf_corner,
+)
 from tess_backml.errors import TessBackmlError
 
 sys.path.insert(0, str(REPO / "benchmarks"))
@@ -242,10 +249,10 @@ def lit_cutout(tmp_path_factory):
     lk = pytest.importorskip("lightkurve")
     from astrocut import TessCubeCutout
 
-    from tess_backml.cli import make_astrocut_cube
     from tess_backml.cube import BackgroundCube
     from tess_backml.geometry import CameraGeometry
     from tess_backml.sources import SimulatedSector
+    from tess_backml.sources.mast import make_astrocut_cube
 
     tmp_path = tmp_path_factory.mktemp("lit")
     sim = SimulatedSector()

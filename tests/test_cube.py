@@ -6,13 +6,14 @@ import warnings
 import numpy as np
 import pytest
 from astropy.io import fits
-
 from conftest import shared_file
-from tess_backml.cli import main, make_astrocut_cube
+
+from tess_backml.cli import main
 from tess_backml.cube import BackgroundCube, fill_empty_bins
 from tess_backml.errors import TessBackmlError
 from tess_backml.io import read_sl_cube, write_sl_cube
 from tess_backml.sources import SimulatedSector
+from tess_backml.sources.mast import make_astrocut_cube
 
 
 @pytest.fixture(scope="module")

@@ -4,8 +4,8 @@ import sys
 
 import numpy as np
 import pytest
-
 from conftest import REPO
+
 from tess_backml.downsample import (
     MEDIAN_EFFICIENCY,
     _batcher_network,

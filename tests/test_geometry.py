@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 from astropy.coordinates import CartesianRepresentation, SkyCoord
-
 from conftest import shared_file
+
 from tess_backml import geometry
 from tess_backml.constants import EARTH_RADIUS_KM, MOON_RADIUS_KM
 from tess_backml.errors import EphemerisRangeError, FileFormatError, TessBackmlError

@@ -7,13 +7,23 @@ import pickle
 
 import numpy as np
 import pytest
-
 from conftest import shared_file
+
 from tess_backml.cli import main
 from tess_backml.corrector import ScatterLightCorrector
 from tess_backml.errors import FileFormatError, TessBackmlError
-from tess_backml.model import FEATURE_NAMES, TrainingSet, evaluate_model, load_model, save_model
-from tess_backml.model.estimators import GradientBoostingModel, NeuralNetModel, RidgeModel
+from tess_backml.model import (
+    FEATURE_NAMES,
+    TrainingSet,
+    evaluate_model,
+    load_model,
+    save_model,
+)
+from tess_backml.model.estimators import (
+    GradientBoostingModel,
+    NeuralNetModel,
+    RidgeModel,
+)
 
 pytestmark = pytest.mark.slow  # the shared fixture builds a cube (~1 min)
 

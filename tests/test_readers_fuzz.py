@@ -6,10 +6,11 @@ import shutil
 
 import numpy as np
 import pytest
+from conftest import shared_file
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from test_geometry import horizons_text
 
-from conftest import shared_file
 from tess_backml import geometry
 from tess_backml.errors import TessBackmlError
 from tess_backml.io import read_sl_cube
@@ -17,7 +18,6 @@ from tess_backml.model import load_model, save_model
 from tess_backml.model.estimators import RidgeModel
 from tess_backml.model.features import FEATURE_NAMES
 from tess_backml.sources import FFIFilesSource, MASTCubeSource, SimulatedSector
-from test_geometry import horizons_text
 
 pytestmark = pytest.mark.filterwarnings("ignore")  # damaged FITS headers warn by the thousand
 
@@ -132,7 +132,7 @@ def test_tess_vectors_reader(vectors_bytes, tmp_path_factory, data):
 # --------------------------------------------------------------------------- FFI files and cubes
 @pytest.fixture(scope="module")
 def ffi_and_cube(tmp_path_factory):
-    from tess_backml.cli import make_astrocut_cube
+    from tess_backml.sources.mast import make_astrocut_cube
 
     folder = tmp_path_factory.mktemp("ffis")
     ffis = SimulatedSector().write_ffis(folder / "ffis", [0], progress=False)

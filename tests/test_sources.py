@@ -6,13 +6,20 @@ import shutil
 import fsspec
 import numpy as np
 import pytest
+from conftest import shared_file
 from fsspec.implementations.local import LocalFileOpener, LocalFileSystem
 
-from conftest import shared_file
-from tess_backml.cli import main, make_astrocut_cube
+from tess_backml.cli import main
 from tess_backml.constants import FFI_SHAPE, QUALITY_FLAGS, SCIENCE_SIZE, STRAP_COLUMNS
 from tess_backml.errors import FileFormatError, TessBackmlError
-from tess_backml.sources import FFIFilesSource, MASTCubeSource, SimulatedSector, mast_cube_url, resolve_source
+from tess_backml.sources import (
+    FFIFilesSource,
+    MASTCubeSource,
+    SimulatedSector,
+    mast_cube_url,
+    resolve_source,
+)
+from tess_backml.sources.mast import make_astrocut_cube
 
 
 @pytest.fixture(scope="module")

@@ -62,3 +62,13 @@ def atomic_output(path, mode: str = "wb"):
         with contextlib.suppress(OSError):
             os.remove(temporary)
         raise
+
+
+def make_output_directory(path):
+    """Create an output directory (and its parents), or fail clearly before any work."""
+    try:
+        os.makedirs(path, exist_ok=True)
+    except OSError as exc:
+        raise TessBackmlError(f"cannot create the output directory {path}: {exc.strerror}") from None
+    if not os.access(path, os.W_OK):
+        raise TessBackmlError(f"the output directory {path} is not writable")

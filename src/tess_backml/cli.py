@@ -125,7 +125,7 @@ def run_simulate(args) -> int:
     print(f"wrote {len(paths)} simulated FFIs of sector {sim.sector} camera {sim.camera} CCD {sim.ccd} to {args.out_dir}")
     if args.cube:
         from ._files import atomic_output
-        from .sources.mast import MAST_CUBE_URL
+        from .sources.mast import MAST_CUBE_URL, make_astrocut_cube
 
         name = os.path.basename(MAST_CUBE_URL.format(sector=sim.sector, camera=sim.camera, ccd=sim.ccd))
         cube = os.path.join(args.out_dir, name)
@@ -133,31 +133,6 @@ def run_simulate(args) -> int:
             make_astrocut_cube(paths, temporary, sim.sector)
         print(f"wrote the FFI cube {cube} (astrocut.CubeFactory)")
     return 0
-
-
-def make_astrocut_cube(paths, cube_file, sector: int, max_memory_gb: float = 2.0):
-    """Build a MAST-format FFI cube from SPOC FFI files with ``astrocut.CubeFactory``."""
-    try:
-        from astrocut import CubeFactory
-    except ImportError as exc:  # pragma: no cover - astrocut is a dependency
-        raise TessBackmlError(f"making a cube needs astrocut ({exc})") from None
-    astrocut_log = logging.getLogger("astrocut")
-    previous = astrocut_log.level
-    try:
-        CubeFactory().make_cube(list(paths), cube_file, sector=sector, max_memory=max_memory_gb, verbose=False)
-    finally:
-        astrocut_log.setLevel(previous)
-    return cube_file
-
-
-def _build_cube(args, sector, camera, ccd, source):
-    from .cube import BackgroundCube
-
-    cube = BackgroundCube(
-        sector, camera, ccd, img_bin=args.image_bin, downsize=args.downsize, source=source, progress=not args.quiet
-    )
-    cube.get_scatter_light_cube(frames=args.frames, rolling=not args.fixed_bins)
-    return cube
 
 
 def _targets(args):
@@ -219,7 +194,9 @@ def run_cube(args) -> int:
 def run_dataset(args) -> int:
     import os
 
-    _make_directory(args.out_dir)
+    from ._files import make_output_directory
+
+    make_output_directory(args.out_dir)
 
     def figures(cube, path):
         from .plotting import plot_maps
@@ -237,103 +214,18 @@ def run_dataset(args) -> int:
 
 
 def run_demo(args) -> int:
-    import os
-    import time
+    from .demo import run_demo as demo
 
-    import numpy as np
-
-    from .plotting import plot_maps
-
-    started = time.time()
-    _make_directory(args.out_dir)
-    step = 8 if args.quick else 1
-    print(f"demo: simulated sector 4, camera 1, CCD 1{' (every 8th frame: --quick)' if args.quick else ''}")
-    args.frames = slice(None, None, step)
-    cube = _build_cube(args, 4, 1, 1, "sim")
-    cube.bin_time_axis(args.time_bin)
-    cube.get_vector_maps()
-    fits_path = cube.save_to_fits(os.path.join(args.out_dir, cube.default_name("fits")))
-    npz_path = cube.save_to_npz(os.path.join(args.out_dir, cube.default_name("npz")), save_maps=True)
-    cube.plot_dark_frame(path=os.path.join(args.out_dir, "masks.png"))
-    plot_maps(cube, path=os.path.join(args.out_dir, "earth_moon_maps.png"))
-    gif = cube.animate_data(file_name=os.path.join(args.out_dir, "scattered_light.gif"), step=max(len(cube.time) // 80, 1))
-    truth = cube.truth_cube()
-    rms_error = float(np.sqrt(np.mean((cube.scatter_cube - truth) ** 2)))
-    rms_truth = float(np.sqrt(np.mean(truth**2)))
-    print(f"  frames processed: {len(cube.frame_indices)} (dark frames {cube.dark_frames.tolist()})")
-    print(f"  SL cube: {cube.scatter_cube.shape} in {cube.time_bin_hours:g} h bins -> {fits_path}")
-    print(f"  training set with Earth/Moon maps -> {npz_path}")
-    print(f"  figures -> masks.png, earth_moon_maps.png, {os.path.basename(gif)}")
-    print(f"  accuracy against the simulator's truth: RMS error {rms_error:.3g} e-/s = "
-          f"{100 * rms_error / rms_truth:.2f}% of the true SL RMS ({rms_truth:.3g} e-/s)")
-    print(f"  median quoted error {float(np.median(cube.scatter_err_cube)):.3g} e-/s")
-
-    from .model import format_table, save_model, train_model
-
-    model, baseline, meta = train_model([npz_path], kind="nn", train_orbit=1, progress=not args.quiet)
-    model_path = save_model(model, os.path.join(args.out_dir, "sl_model.npz"), meta, baseline=baseline)
-    print(f"  model trained on orbit 1 in {meta['training_seconds']:.0f} s -> {model_path}; held out (orbit 2):")
-    print("    " + format_table(meta["held_out"]).replace("\n", "\n    "))
-    _demo_cutout(cube, fits_path, model_path, args.out_dir)
-    print(f"  done in {time.time() - started:.0f} s")
+    demo(
+        args.out_dir,
+        quick=args.quick,
+        image_bin=args.image_bin,
+        downsize=args.downsize,
+        rolling=not args.fixed_bins,
+        time_bin=args.time_bin,
+        progress=not args.quiet,
+    )
     return 0
-
-
-def _demo_cutout(cube, cube_file, model_path, out_dir, nframes: int = 16, size: int = 10):
-    """Correct an astrocut cutout of the simulated sector, as a user would, and score it.
-
-    The FFIs of the last ``nframes`` good frames before the first perigee gap (the
-    brightest, fastest-changing scattered light of the orbit) are written, made
-    into a MAST-format cube and cut out with astrocut, corrected with the SL cube
-    and with the model, and compared with the simulator's truth at the cutout's
-    background pixels.
-    """
-    import os
-    import shutil
-    import tempfile
-    import warnings
-
-    import numpy as np
-
-    from .corrector import ScatterLightCorrector, _lightkurve, tpf_corner
-    from .geometry import CameraGeometry
-
-    lk = _lightkurve()
-    from astrocut import TessCubeCutout
-
-    sim = cube.source
-    good = np.flatnonzero((sim.quality & 4) == 0)
-    first_gap = np.flatnonzero(np.diff(sim.time) > 0.5)[0]
-    frames = good[good <= first_gap][-nframes:]
-    work = tempfile.mkdtemp(prefix="tess-backml-demo-", dir=out_dir)
-    try:
-        ffis = sim.write_ffis(os.path.join(work, "ffis"), frames, progress=False)
-        ffi_cube = make_astrocut_cube(ffis, os.path.join(work, "tess-s0004-1-1-cube.fits"), sector=4)
-        centre = CameraGeometry(4, 1).wcs(1).pixel_to_world(1044, 1000)
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            (cutout_file,) = TessCubeCutout([ffi_cube], coordinates=centre, cutout_size=size).write_as_tpf(work)
-            tpf = lk.read(cutout_file, quality_bitmask="none")
-        saved = shutil.copy(cutout_file, os.path.join(out_dir, "cutout.fits"))
-        row, column = tpf_corner(tpf)
-        rows = np.arange(row, row + tpf.shape[1]) - 1
-        cols = np.arange(column, column + tpf.shape[2]) - 45
-        truth = np.array([sim.true_scattered_light(i)[np.ix_(rows, cols)] for i in frames])
-        background = ~(cube.star_mask | cube.strap_mask[None, :])[np.ix_(rows, cols)]
-        before = np.sqrt(np.mean(truth[:, background] ** 2))
-        print(f"  astrocut cutout {tpf.shape[1]}x{tpf.shape[2]} at CCD row {row}, column {column}, {len(frames)} "
-              f"frames before the perigee (SL RMS {before:.0f} e-/s in background pixels) -> {saved}")
-        for label, corrector, method in (
-            (f"SL cube ({cube.time_bin_hours:g} h bins)", ScatterLightCorrector(4, 1, 1, fname=cube_file), "sl_cube"),
-            ("model (no cube)", ScatterLightCorrector(4, 1, 1, model=model_path), "model"),
-        ):
-            corrected = corrector.correct(tpf, method=method)
-            model = np.asarray(corrected.hdu[1].data["SL_MODEL"], float)
-            after = np.sqrt(np.nanmean((truth - model)[:, background] ** 2))
-            print(f"    corrected with the {label}: {100 * (1 - after / before):.0f}% of the true SL removed "
-                  f"({after:.1f} e-/s RMS left)")
-    finally:
-        shutil.rmtree(work, ignore_errors=True)
 
 
 def run_correct(args) -> int:
@@ -406,17 +298,6 @@ def run_evaluate(args) -> int:
         if not args.json:
             print(f"figure: {args.plot}")
     return 0
-
-
-def _make_directory(path):
-    import os
-
-    try:
-        os.makedirs(path, exist_ok=True)
-    except OSError as exc:
-        raise TessBackmlError(f"cannot create the output directory {path}: {exc.strerror}") from None
-    if not os.access(path, os.W_OK):
-        raise TessBackmlError(f"the output directory {path} is not writable")
 
 
 def _add_cube_options(parser, with_target: bool = True):

@@ -284,3 +284,16 @@ class MASTCubeSource(FFISource):
             flux[:, i] = series[:, 0]
             error[:, i] = series[:, 1]
         return flux, error
+
+
+def make_astrocut_cube(paths, cube_file, sector: int, max_memory_gb: float = 2.0):
+    """Build a MAST-format FFI cube from SPOC FFI files with ``astrocut.CubeFactory``."""
+    from astrocut import CubeFactory
+
+    astrocut_log = logging.getLogger("astrocut")
+    previous = astrocut_log.level
+    try:
+        CubeFactory().make_cube(list(paths), cube_file, sector=sector, max_memory=max_memory_gb, verbose=False)
+    finally:
+        astrocut_log.setLevel(previous)
+    return cube_file
