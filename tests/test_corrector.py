@@ -346,3 +346,18 @@ def test_correction_with_the_model_alone(lit_cutout, trained_model, tmp_path, ca
     lk = pytest.importorskip("lightkurve")
     again = lk.read(str(out), quality_bitmask="none")
     assert np.allclose(np.asarray(again.hdu[1].data["SL_MODEL"]), model, equal_nan=True)
+
+
+def test_real_light_curve_times_past_the_planned_sector_end_are_accepted(trained_model):
+    """tesswcs gives Sector 1 as ending at BTJD 1352.50, but its SPOC light curves run to
+    1353.18: the model is evaluated there (a day's margin), and further out still refused."""
+    from tess_backml.geometry import sector_time_range
+
+    shared = shared_file("ephemeris/20180720_tess_ephem.csv")
+    corrector = ScatterLightCorrector(1, 3, 2, model=trained_model, ephemeris=str(shared))
+    end = sector_time_range(1)[1]
+    times = np.array([end - 1.0, end + 0.68])
+    sl, _ = corrector.evaluate_scatterlight_model(np.array([700.0]), np.array([400.0]), times, method="model")
+    assert np.all(np.isfinite(sl))
+    with pytest.raises(TessBackmlError, match="outside sector 1"):
+        corrector.evaluate_scatterlight_model(np.array([700.0]), np.array([400.0]), np.array([end + 1.5]), method="model")

@@ -292,7 +292,7 @@ def run_evaluate(args) -> int:
         print(f"{args.model} on {mask.sum()} samples ({'all orbits' if args.orbit == 'all' else 'orbit ' + args.orbit}):")
         print(format_table(table))
     if args.plot:
-        from .model.evaluation import plot_evaluation
+        from .plotting import plot_evaluation
 
         plot_evaluation(table, data, mask, loaded, args.plot)
         if not args.json:

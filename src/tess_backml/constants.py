@@ -45,6 +45,9 @@ PIXEL_SCALE_ARCSEC = 21.0
 #: BTJD = BJD_TDB - BTJD_OFFSET.
 BTJD_OFFSET = 2457000.0
 SECONDS_PER_DAY = 86400.0
+#: Days real data may run past a sector's start and end in tesswcs's pointing table
+#: (planned dates): SPOC light curves of Sectors 1-23 end up to 0.79 d after it.
+SECTOR_TIME_MARGIN_DAYS = 1.0
 SPEED_OF_LIGHT_KM_S = 299792.458
 AU_KM = 149597870.7
 

@@ -49,7 +49,7 @@ import os
 import numba
 import numpy as np
 
-from .constants import FIRST_SCIENCE_COLUMN, FIRST_SCIENCE_ROW, SCIENCE_SIZE
+from .constants import FIRST_SCIENCE_COLUMN, FIRST_SCIENCE_ROW, SCIENCE_SIZE, SECTOR_TIME_MARGIN_DAYS
 from .errors import TessBackmlError
 from .io import read_sl_cube
 
@@ -321,13 +321,18 @@ class ScatterLightCorrector:
     def __repr__(self):
         return f"TESS FFI SL Corrector (Sector, Camera, CCD): {self.sector}, {self.camera}, {self.ccd}"
 
-    # ------------------------------------------------------------------ weights
-    def _time_positions(self, btjd: np.ndarray):
-        """Where in the cube each time is evaluated (clamped near edges) and its flags."""
+    def _sector_span(self) -> tuple[float, float]:
+        """The sector's BTJD span, widened by the days real data run past tesswcs's dates."""
         from .geometry import sector_time_range
 
         start, stop = sector_time_range(self.sector)
-        start, stop = min(start, self.cube_time[0]) - self.half_bin, max(stop, self.cube_time[-1]) + self.half_bin
+        return start - SECTOR_TIME_MARGIN_DAYS, stop + SECTOR_TIME_MARGIN_DAYS
+
+    # ------------------------------------------------------------------ weights
+    def _time_positions(self, btjd: np.ndarray):
+        """Where in the cube each time is evaluated (clamped near edges) and its flags."""
+        start, stop = self._sector_span()
+        start, stop = min(start, self.cube_time[0] - self.half_bin), max(stop, self.cube_time[-1] + self.half_bin)
         outside = (btjd < start) | (btjd > stop)
         if outside.any():
             bad = btjd[outside]
@@ -454,10 +459,9 @@ class ScatterLightCorrector:
         """The model on a grid of nodes (every 16 pixels, every 30 minutes, spanning the
         request), interpolated like a cube: geometry changes slowly, so this costs
         little accuracy and makes 10^7 pixel-times take a fraction of a second."""
-        from .geometry import sector_time_range
         from .model import predict_cube
 
-        start, stop = sector_time_range(self.sector)
+        start, stop = self._sector_span()
         if btjd.min() < start or btjd.max() > stop:
             raise TessBackmlError(
                 f"times BTJD {btjd.min():.4f}-{btjd.max():.4f} are outside sector {self.sector} (BTJD {start:.4f}-{stop:.4f})"

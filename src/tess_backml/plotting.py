@@ -185,3 +185,52 @@ def plot_correction(raw, corrected, path=None):
     axes[1].set_xlabel("BTJD")
     axes[0].set_title(f"Sector {raw.sector} camera {raw.camera} CCD {raw.ccd}: scattered-light correction")
     return _save(fig, path)
+
+
+def plot_evaluation(table, data, mask, loaded, path=None):
+    """Predicted vs true images at three bright held-out times, and residual light curves.
+
+    The arguments are what :func:`tess_backml.model.evaluate_model` returns.
+    """
+    import matplotlib.pyplot as plt
+
+    from .errors import TessBackmlError
+
+    shape = data.shapes[0]
+    size = int(np.prod(shape))
+    first_mask = mask[:size].reshape(shape[0], -1)
+    times = np.flatnonzero(first_mask.all(axis=1))
+    if times.size == 0:
+        raise TessBackmlError("no complete held-out frames in the first training set to plot")
+    truth = data.target[:size].reshape(shape)
+    predicted = loaded.model.predict(data.features[:size]).reshape(shape)
+    brightness = truth[times].mean(axis=(1, 2))
+    shown = times[np.argsort(brightness)[-3:]][::-1]
+    fig, axes = plt.subplots(3, 4, figsize=(15, 10.5))
+    for row, t in enumerate(shown):
+        vmax = np.percentile(truth[t], 99.5)
+        for ax, image, title in ((axes[row, 0], truth[t], "SL cube (truth)"), (axes[row, 1], predicted[t], f"{loaded.meta['kind']} model")):
+            im = ax.imshow(image, origin="lower", vmin=0, vmax=vmax, cmap="viridis")
+            ax.set_title(f"{title}, BTJD {data.time[t * shape[1] * shape[2]]:.2f}", fontsize=9)
+            fig.colorbar(im, ax=ax, fraction=0.046)
+        residual = truth[t] - predicted[t]
+        limit = np.percentile(np.abs(residual), 99) or 1
+        im = axes[row, 2].imshow(residual, origin="lower", cmap="RdBu_r", vmin=-limit, vmax=limit)
+        axes[row, 2].set_title("residual", fontsize=9)
+        fig.colorbar(im, ax=axes[row, 2], fraction=0.046)
+        axes[row, 3].axis("off")
+    ax = fig.add_subplot(1, 4, 4)
+    bt = data.time[:size].reshape(shape[0], -1)[times, 0]
+    bins = [(shape[1] // 2, shape[2] // 2), (shape[1] // 8, shape[2] // 8), (7 * shape[1] // 8, 7 * shape[2] // 8)]
+    for k, (r, c) in enumerate(bins):
+        offset = -k * np.percentile(truth[times][:, r, c], 99) * 1.2
+        ax.plot(bt, truth[times, r, c] + offset, "k-", lw=1, label="truth" if k == 0 else None)
+        ax.plot(bt, truth[times, r, c] - predicted[times, r, c] + offset, "C3-", lw=1, label="after correction" if k == 0 else None)
+    ax.set_xlabel("BTJD")
+    ax.set_ylabel("SL, e-/s (offset per bin)")
+    ax.set_title("three bins: SL and what the model leaves", fontsize=9)
+    ax.legend(fontsize=8)
+    row = table[loaded.meta["kind"]]
+    fig.suptitle(f"held-out evaluation: {100 * row['explained_variance']:.1f}% of the SL variance explained, RMSE {row['rmse']:.2f} e-/s")
+    fig.tight_layout()
+    return _save(fig, path)
