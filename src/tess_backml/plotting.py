@@ -145,6 +145,25 @@ def animate_cube(cube, time, cadenceno, title="", label="flux [e-/s]", step: int
     return path
 
 
+def animate_background(cube, data: str = "sl", step: int = 1, file_name=None, save: bool = False):
+    """Animate a :class:`~tess_backml.cube.BackgroundCube`'s SL cube (``data="sl"``) or one
+    of its maps (``"earth_alt"``, ``"moon_az"``, ...): see its ``animate_data``."""
+    from .errors import TessBackmlError
+
+    if data == "sl":
+        frames, label = cube.scatter_cube, "SL flux [e-/s]"
+    else:
+        body, _, key = data.partition("_")
+        maps = getattr(cube, f"{body}_maps", None)
+        if maps is None or key not in maps:
+            raise TessBackmlError(f"data must be 'sl' or one of earth/moon_alt/az/dist, got {data!r} (call get_vector_maps first)")
+        frames, label = maps[key], f"{body} {key} [deg]"
+    title = f"Sector {cube.sector} camera {cube.camera} CCD {cube.ccd}"
+    if save and file_name is None:
+        file_name = f"ffi_{data}_bin{cube.img_bin}_sector{cube.sector:03d}_{cube.camera}-{cube.ccd}.gif"
+    return animate_cube(frames, cube.time, cube.cadenceno, title=title, label=label, step=step, path=file_name)
+
+
 def plot_maps(cube, times=3, path=None):
     """Earth and Moon angle maps of a :class:`~tess_backml.cube.BackgroundCube` at a few times."""
     import matplotlib.pyplot as plt

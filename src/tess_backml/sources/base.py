@@ -11,7 +11,6 @@ from ..constants import SCIENCE_SIZE
 from ..errors import TessBackmlError
 
 
-
 def frame_range_indices(frames: slice, nframes: int) -> np.ndarray:
     """Indices of a ``START:STOP[:STEP]`` frame slice, refusing ranges beyond 0..nframes-1
     and ranges that select nothing (a start at or after the stop)."""
@@ -22,6 +21,7 @@ def frame_range_indices(frames: slice, nframes: int) -> np.ndarray:
     if start >= stop:
         raise TessBackmlError(f"frames {start}:{stop} select no frame: the start must be below the stop")
     return np.arange(start, stop, frames.step or 1)
+
 
 class FFISource(ABC):
     """Where the FFI pixels of one sector/camera/CCD come from.

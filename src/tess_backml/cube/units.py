@@ -1,0 +1,189 @@
+"""Pooling units: the independent parts of a cube build.
+
+A unit is a chunk of frames (frame-read sources: FFI files, the simulator) or a
+block of rows (row-read sources: MAST cubes). :func:`compute_unit` pools one unit
+(pure: the same unit gives the same arrays), which makes units the tasks of a Dask
+build and the pieces a checkpoint keeps; :func:`apply_unit` puts a result in the
+cube. Both orders give the same cube: the star mask uses global thresholds and a
+row block's halo covers the reach of the mask and of the pooling windows.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..constants import SCIENCE_SIZE
+from ..downsample import bin_errors, pool_frames
+from ..errors import TessBackmlError
+from ..masks import StarThresholds, star_mask
+
+#: Frames per unit for frame-read sources.
+FRAME_CHUNK = 8
+
+
+@dataclass
+class PoolingSetup:
+    """What every unit of one build shares (made by ``BackgroundCube.prepare``)."""
+
+    source: object
+    frame_indices: np.ndarray
+    dark_frames: np.ndarray
+    img_bin: int
+    rolling: bool
+    block_rows: int
+    static: np.ndarray | None
+    thresholds: StarThresholds
+    star_mask: np.ndarray
+    strap_mask: np.ndarray
+    #: Variance factor of the subtracted static scene (a median of the dark frames).
+    static_var: float
+
+    def work_units(self) -> list:
+        """("frames", first) chunks of :data:`FRAME_CHUNK` frames for frame-read sources,
+        ("rows", first) blocks of ``block_rows`` rows for row-read sources."""
+        if self.source.cheap_read == "frames":
+            return [("frames", start) for start in range(0, len(self.frame_indices), FRAME_CHUNK)]
+        return [("rows", start) for start in range(0, SCIENCE_SIZE, self.block_rows)]
+
+
+def masked(flux, static, mask):
+    """``flux`` minus the static scene, masked pixels NaN, in place (frames are read for this alone)."""
+    flux -= static
+    flux[:, mask] = np.nan
+    return flux
+
+
+def compute_unit(setup: PoolingSetup, unit) -> dict:
+    """Pool one work unit: a dict of arrays (``cube``, ``err``, ``count``, and ``stars``
+    for row blocks)."""
+    kind, start = unit
+    b = setup.img_bin
+    if kind == "frames":
+        part = setup.frame_indices[start : start + FRAME_CHUNK]
+        flux, error = setup.source.read_frames(part)
+        data = masked(flux, setup.static, setup.star_mask | setup.strap_mask[None, :])
+        pooled = pool_frames(data, b, rolling=setup.rolling)
+        err, count = bin_errors(data, error, b, setup.static_var)
+        return {"cube": pooled, "err": err, "count": count[0]}
+    # Rows near a block's cut edge have an unfinished star mask (gradient and dilation:
+    # 3 rows), and rolling windows reach img_bin - 1 rows beyond a bin: the halo covers
+    # both, in whole bins so the pooling grid stays aligned.
+    reach = 3 + (b - 1 if setup.rolling else 0)
+    halo = b * int(np.ceil(reach / b))
+    stop = min(start + setup.block_rows, SCIENCE_SIZE)
+    lo, hi = max(start - halo, 0), min(stop + halo, SCIENCE_SIZE)
+    # Only the frames pooled and the dark frames are read, once each.
+    needed = np.union1d(setup.frame_indices, setup.dark_frames)
+    flux, error = setup.source.read_rows(lo, hi, needed)
+    static = np.median(flux[np.searchsorted(needed, setup.dark_frames)], axis=0).astype(np.float32)
+    stars = star_mask(static, setup.thresholds)
+    core = slice(start - lo, stop - lo)  # the block's own rows within the halo
+    error = error[:, core]
+    if not np.array_equal(needed, setup.frame_indices):
+        pooled_frames = np.searchsorted(needed, setup.frame_indices)
+        flux, error = flux[pooled_frames], error[pooled_frames]
+    data = masked(flux, static, stars | setup.strap_mask[None, :])
+    pooled = pool_frames(data, b, rolling=setup.rolling)
+    inner = slice((start - lo) // b, (stop - lo) // b)
+    err, count = bin_errors(data[:, core], error, b, setup.static_var)
+    return {"cube": pooled[:, inner], "err": err, "count": count[0], "stars": stars[start - lo : stop - lo]}
+
+
+def apply_unit(setup: PoolingSetup, unit, result: dict, cube, cube_err, counts, noise_factor=None):
+    """Put a unit's result into ``cube``, ``cube_err`` (scaled by ``noise_factor``;
+    None leaves the errors out) and ``counts``; row blocks also fill the star mask."""
+    kind, start = unit
+    b = setup.img_bin
+    if kind == "frames":
+        where = (slice(start, start + len(result["cube"])),)
+        counts[:] = result["count"]
+    else:
+        stop = min(start + setup.block_rows, SCIENCE_SIZE)
+        where = (slice(None), slice(start // b, stop // b))
+        setup.star_mask[start:stop] = result["stars"]
+        counts[start // b : stop // b] = result["count"]
+    cube[where] = result["cube"]
+    if noise_factor is not None:
+        cube_err[where] = result["err"] * noise_factor
+
+
+def sparse_pixels(mask, img_bin: int):
+    """One background pixel per bin: the unmasked pixel nearest the bin centre.
+
+    Returns 0-based science rows and columns (-1 where a bin has no free pixel).
+    """
+    b = img_bin
+    nbin = SCIENCE_SIZE // b
+    local = np.add.outer((np.arange(b) - (b - 1) / 2) ** 2, (np.arange(b) - (b - 1) / 2) ** 2).ravel()
+    order = np.argsort(local, kind="stable")
+    rows, cols = [], []
+    for i in range(nbin):
+        for j in range(nbin):
+            block = mask[i * b : (i + 1) * b, j * b : (j + 1) * b].ravel()[order]
+            free = np.flatnonzero(~block)
+            if free.size:
+                r, c = divmod(int(order[free[0]]), b)
+                rows.append(i * b + r)
+                cols.append(j * b + c)
+            else:
+                rows.append(-1)
+                cols.append(-1)
+    return np.array(rows), np.array(cols)
+
+
+def sparse_cube(setup: PoolingSetup, cube, cube_err, counts):
+    """Fill ``cube``, ``cube_err`` and ``counts`` from one background pixel per bin."""
+    if setup.static is None:
+        raise TessBackmlError("sparse downsizing reads whole frames for the static scene; use binning for row-read sources")
+    nbin = SCIENCE_SIZE // setup.img_bin
+    rows, cols = sparse_pixels(setup.star_mask | setup.strap_mask[None, :], setup.img_bin)
+    valid = rows >= 0
+    counts[:] = valid.reshape(nbin, nbin)
+    frames = setup.frame_indices
+    n = len(frames)
+    if setup.source.cheap_read == "frames":  # read only the selected frames
+        flux = np.empty((n, int(valid.sum())), np.float32)
+        error = np.empty_like(flux)
+        for start in range(0, n, FRAME_CHUNK):
+            part = frames[start : start + FRAME_CHUNK]
+            images, image_errors = setup.source.read_frames(part)
+            flux[start : start + len(part)] = images[:, rows[valid], cols[valid]]
+            error[start : start + len(part)] = image_errors[:, rows[valid], cols[valid]]
+    else:
+        all_flux, all_error = setup.source.read_pixels(rows[valid], cols[valid])
+        flux, error = all_flux[frames], all_error[frames]
+    values = np.full((n, nbin * nbin), np.nan, np.float32)
+    values[:, valid] = flux - setup.static[rows[valid], cols[valid]]
+    errs = np.full_like(values, np.nan)
+    errs[:, valid] = error * np.sqrt(1 + setup.static_var)
+    cube[:] = values.reshape(-1, nbin, nbin)
+    cube_err[:] = errs.reshape(-1, nbin, nbin)
+
+
+def fill_empty_bins(cube, degree: int = 3) -> np.ndarray:
+    """Fill NaN bins with a smooth 2-D polynomial fitted to each frame's valid bins.
+
+    Frames sharing a pattern of empty bins are solved together with one least
+    squares fit (vectorised over frames).
+    """
+    cube = np.array(cube, dtype=np.float32)
+    nt, ny, nx = cube.shape
+    y, x = np.meshgrid(np.linspace(-1, 1, ny), np.linspace(-1, 1, nx), indexing="ij")
+    design = np.stack([y.ravel() ** i * x.ravel() ** j for i in range(degree + 1) for j in range(degree + 1 - i)], axis=1)
+    flat = cube.reshape(nt, -1)
+    empty = ~np.isfinite(flat)
+    patterns, inverse = np.unique(empty, axis=0, return_inverse=True)
+    for k, pattern in enumerate(patterns):
+        if not pattern.any():
+            continue
+        frames = np.flatnonzero(inverse.ravel() == k)
+        valid = ~pattern
+        if valid.sum() < design.shape[1]:
+            raise TessBackmlError(
+                f"too few valid bins ({int(valid.sum())}) to fill the empty ones: the masked region covers almost the whole CCD"
+            )
+        coefficients, *_ = np.linalg.lstsq(design[valid], flat[np.ix_(frames, np.flatnonzero(valid))].T, rcond=None)
+        flat[np.ix_(frames, np.flatnonzero(pattern))] = (design[pattern] @ coefficients).T
+    return flat.reshape(nt, ny, nx)
