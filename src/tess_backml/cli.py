@@ -232,10 +232,10 @@ def run_correct(args) -> int:
     import warnings
 
     from ._files import atomic_output, check_writable
-    from .corrector import _lightkurve, correct
+    from .corrector import correct, lightkurve_module
 
     check_writable(args.out)
-    lk = _lightkurve()
+    lk = lightkurve_module()
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")

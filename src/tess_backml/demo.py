@@ -126,9 +126,9 @@ def frames_before_first_perigee(sim, nframes: int = 16) -> np.ndarray:
 def score_cutout_correction(cube, cube_file, model_path, out_dir, nframes: int = 16, size: int = 10):
     """Correct an astrocut cutout of the simulated sector with the cube and with the model,
     and print the share of the true SL (at its background pixels) each removes."""
-    from .corrector import ScatterLightCorrector, _lightkurve, tpf_corner
+    from .corrector import ScatterLightCorrector, lightkurve_module, tpf_corner
 
-    lk = _lightkurve()
+    lk = lightkurve_module()
     sim = cube.source
     frames = frames_before_first_perigee(sim, nframes)
     saved = simulated_cutout(sim, frames, os.path.join(out_dir, "cutout.fits"), size=size)
