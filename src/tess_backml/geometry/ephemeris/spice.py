@@ -99,19 +99,45 @@ def lkspacecraft_mission_kernels() -> list[str]:
         return kernel_paths_from_meta_kernel(handle.read())
 
 
+def short_path(path: str) -> str:
+    """``path``, or when it is longer than SPICE accepts, a link to it (a copy where links
+    are not allowed) under a short directory of the temporary folder."""
+    if len(path) <= SPICE_MAX_PATH:
+        return path
+    import hashlib
+    import shutil
+    import tempfile
+
+    folder = os.path.join(tempfile.gettempdir(), f"tess-backml-kernels-{os.getuid() if hasattr(os, 'getuid') else 0}")
+    os.makedirs(folder, exist_ok=True)
+    digest = hashlib.sha1(os.path.abspath(path).encode()).hexdigest()[:16]
+    link = os.path.join(folder, f"{digest}-{os.path.basename(path)[-64:]}")
+    if len(link) > SPICE_MAX_PATH:
+        raise TessBackmlError(f"SPICE cannot open files whose path is over {SPICE_MAX_PATH} characters: {path}")
+    if not os.path.exists(link):  # named after the path itself: an existing link is to it
+        temporary = f"{link}.{os.getpid()}"
+        try:
+            os.symlink(os.path.abspath(path), temporary)
+        except OSError:
+            shutil.copyfile(path, temporary)
+        os.replace(temporary, link)
+    return link
+
+
 def load_kernels(paths) -> tuple[float, float]:
     """Load kernel files into SPICE (replacing what was loaded) one by one, and
-    return the JD (TDB) span over which the SPK files cover TESS."""
+    return the JD (TDB) span over which the SPK files cover TESS.
+
+    Files whose path is longer than SPICE accepts (255 characters) are loaded
+    through a link with a short path."""
     import spiceypy
 
     spiceypy.kclear()
     for path in paths:
-        if len(path) > SPICE_MAX_PATH:
-            raise TessBackmlError(
-                f"SPICE cannot open files whose path is over {SPICE_MAX_PATH} characters: {path}"
-            )
         if not os.path.isfile(path):
             raise TessBackmlError(f"SPICE kernel {path} does not exist")
+    paths = [short_path(path) for path in paths]
+    for path in paths:
         spiceypy.furnsh(path)
     start, stop = np.inf, -np.inf
     for path in paths:
