@@ -1,7 +1,8 @@
 """The ``tess-backml`` command.
 
-Every subcommand is a function ``run_<name>(args)`` registered in
-:func:`build_parser`. Errors caused by the input (:class:`TessBackmlError`,
+Every subcommand is a function ``run_<name>(args)`` and one entry of
+:data:`COMMANDS` (its help, description and options; option groups several
+commands share are lists such as :data:`BUILD`). Errors caused by the input (:class:`TessBackmlError`,
 unreadable files) print one line and exit with status 2; argparse does the same
 for malformed arguments.
 """
@@ -11,27 +12,12 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
+from typing import NamedTuple
 
 from . import __version__
 from .errors import TessBackmlError
 
 log = logging.getLogger("tess_backml")
-
-
-def _int_range(text: str) -> list[int]:
-    """Parse ``"4"``, ``"1-4"`` or ``"1,3,5-6"`` into a sorted list of ints."""
-    values = set()
-    for part in text.split(","):
-        part = part.strip()
-        try:
-            if "-" in part[1:]:
-                low, high = part.split("-", 1)
-                values.update(range(int(low), int(high) + 1))
-            else:
-                values.add(int(part))
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"expected a number or a range like 1-4, got {text!r}") from None
-    return sorted(values)
 
 
 def read_times_file(path) -> list[float]:
@@ -300,40 +286,156 @@ def run_evaluate(args) -> int:
     return 0
 
 
-def _add_cube_options(parser, with_target: bool = True):
-    if with_target:
-        parser.add_argument("--sector", type=int)
-        parser.add_argument("--camera", type=int, choices=range(1, 5), metavar="{1-4}")
-        parser.add_argument("--ccd", type=int, choices=range(1, 5), metavar="{1-4}")
-        parser.add_argument("--sectors", help="several sectors: 1-4 or 1,3 (instead of --sector)")
-        parser.add_argument("--cameras", help="several cameras: 1-4 or 1,3")
-        parser.add_argument("--ccds", help="several CCDs: 1-4 or 1,3")
-        parser.add_argument(
-            "--source", default="mast", help="'mast' (public S3 cube), 'sim', or a local cube file / FFI directory"
-        )
-        parser.add_argument("--frames", type=parse_frames, default=None, help="START:STOP[:STEP] of the source's frames")
-        parser.add_argument("--workers", type=int, help="build on a local Dask cluster of this many processes")
-        parser.add_argument("--scheduler", help="build on the Dask cluster at this address")
-        parser.add_argument("--resume", action="store_true", help="continue interrupted builds from their checkpoints")
-        parser.add_argument("--overwrite", action="store_true", help="rebuild outputs that exist (default: skip them)")
-        parser.add_argument(
-            "--block-rows", type=int, default=None,
-            help="rows read at once from a MAST cube (default 2 x image bin); memory grows with it",
-        )
-    parser.add_argument("--image-bin", type=int, default=16, help="pixel bin size, a power of two (default 16)")
-    parser.add_argument("--downsize", choices=("binning", "sparse"), default="binning")
-    parser.add_argument("--fixed-bins", action="store_true", help="fixed-bin medians instead of rolling pooling")
-    parser.add_argument("--time-bin", type=float, default=2.0, help="time bin in hours (default 2)")
+# --------------------------------------------------------------------------- parser
+def option(*flags, **settings):
+    """One argparse argument: its flags and ``add_argument`` settings."""
+    return flags, settings
 
 
+CAMERA_CHOICE = {"type": int, "choices": range(1, 5), "metavar": "{1-4}"}
 EPHEMERIS_HELP = (
     "JPL Horizons vector table of TESS (CSV file), or 'test'/'mission' to force a set of "
     "SPICE kernels; default: SPICE via lkspacecraft, offline test kernels when they cover "
     "the times (Sector 4)"
 )
 
+# Option groups that several commands share.
+TARGETS = [
+    option("--sector", type=int),
+    option("--camera", **CAMERA_CHOICE),
+    option("--ccd", **CAMERA_CHOICE),
+    option("--sectors", help="several sectors: 1-4 or 1,3 (instead of --sector)"),
+    option("--cameras", help="several cameras: 1-4 or 1,3"),
+    option("--ccds", help="several CCDs: 1-4 or 1,3"),
+]
+BUILD = [
+    option("--source", default="mast", help="'mast' (public S3 cube), 'sim', or a local cube file / FFI directory"),
+    option("--frames", type=parse_frames, default=None, help="START:STOP[:STEP] of the source's frames"),
+    option("--workers", type=int, help="build on a local Dask cluster of this many processes"),
+    option("--scheduler", help="build on the Dask cluster at this address"),
+    option("--resume", action="store_true", help="continue interrupted builds from their checkpoints"),
+    option("--overwrite", action="store_true", help="rebuild outputs that exist (default: skip them)"),
+    option("--block-rows", type=int, default=None,
+           help="rows read at once from a MAST cube (default 2 x image bin); memory grows with it"),
+]
+POOLING = [
+    option("--image-bin", type=int, default=16, help="pixel bin size, a power of two (default 16)"),
+    option("--downsize", choices=("binning", "sparse"), default="binning"),
+    option("--fixed-bins", action="store_true", help="fixed-bin medians instead of rolling pooling"),
+    option("--time-bin", type=float, default=2.0, help="time bin in hours (default 2)"),
+]
 
-# --------------------------------------------------------------------------- parser
+
+class OneOf(list):
+    """Options of which exactly one must be given."""
+
+
+class Command(NamedTuple):
+    """A subcommand: its name (its handler is ``run_<name>``), help line, description
+    and options (single options and shared groups)."""
+
+    name: str
+    help: str
+    description: str
+    options: list
+
+
+COMMANDS = [
+    Command("vectors", "per-frame Earth/Moon angles, azimuths and distances of a camera",
+            "Write the per-frame Earth and Moon geometry of a camera (HEASARC TESS Vectors columns plus angular "
+            "sizes) at the sector's FFI times or at given times.", [
+                option("--sector", type=int, required=True),
+                option("--camera", required=True, **CAMERA_CHOICE),
+                option("--ephemeris", help=EPHEMERIS_HELP),
+                option("--times", help="file with one time per line (BTJD or JD)"),
+                option("--out", required=True, help="output CSV file"),
+                option("--plot", help="also save a figure of the geometry against time (PNG, PDF)"),
+            ]),
+    Command("info", "describe an FFI source (cube file, FFI directory, 'sim' or 'mast')",
+            "Open an FFI source and print its sector, camera, CCD, frames, times and quality flags.", [
+                option("source", help="MAST cube path/URL, FFI directory or glob, or 'sim'"),
+            ]),
+    Command("cube", "build the scattered-light cube of a sector/camera/CCD (FITS)",
+            "Build the SL cube of one sector/camera/CCD and write it in the SL cube FITS format.", [
+                TARGETS, BUILD, POOLING,
+                option("--out", help="output FITS of one cube (default OUT-DIR/ffi_sl_cube_sectorNNN_C-D.fits)"),
+                option("--out-dir", default=".", help="where the cubes go (default .)"),
+                option("--plot", action="store_true", help="also save the mask diagnostic and an animation"),
+            ]),
+    Command("dataset", "build a training set (NPZ: SL cube and Earth/Moon maps)",
+            "Build the SL cube and the per-bin Earth/Moon maps; write OUT-DIR/ffi_sl_cube_sectorNNN_C-D.fits "
+            "and OUT-DIR/ffi_cubes_binB_sectorNNN_C-D.npz.", [
+                TARGETS, BUILD, POOLING,
+                option("--out-dir", default="."),
+                option("--plot", action="store_true", help="also save figures in OUT/figures/sectorNNN"),
+            ]),
+    Command("demo", "the whole job on the simulated Sector 4, scored against its truth",
+            "Build the SL cube, maps, FITS, NPZ and figures of the simulated Sector 4 (camera 1, CCD 1) and print "
+            "how close the cube is to the simulator's truth; train and score a model on it; correct an astrocut "
+            "cutout of the simulated FFIs with the cube and with the model.", [
+                option("--out-dir", default="demo-output"),
+                option("--quick", action="store_true", help="every 8th frame (two to three minutes on a laptop)"),
+                POOLING,
+            ]),
+    Command("correct", "subtract the scattered light from a TPF or TESScut cutout",
+            "Subtract the scattered light of an SL cube or a model from a target pixel file (SPOC TPF or "
+            "TESScut/astrocut cutout) and write the corrected TPF.", [
+                option("tpf", help="target pixel file (FITS)"),
+                OneOf([
+                    option("--cube", help="SL cube FITS of the TPF's sector/camera/CCD"),
+                    option("--model", help="model file (from 'train'): the SL from geometry alone, no cube"),
+                ]),
+                option("--ephemeris", help="with --model: " + EPHEMERIS_HELP),
+                option("--out", required=True, help="corrected TPF (FITS)"),
+                option("--plot", help="figure of raw and corrected light curves with the SL model"),
+            ]),
+    Command("train", "train a model that predicts the SL from the Earth/Moon geometry",
+            "Train a model (and the ridge baseline) on training sets made by 'dataset'; with --train-orbit, the "
+            "other orbit is held out and scored.", [
+                option("data", nargs="+", help="training-set NPZ files (any sectors/cameras/CCDs)"),
+                option("--out", required=True, help="model file to write (NPZ)"),
+                option("--model", choices=("nn", "gbt", "ridge"), default="nn", help="default nn (the main model)"),
+                option("--train-orbit", choices=("1", "2", "all"), default="1", help="orbit to train on (default 1)"),
+                option("--epochs", type=int, default=None, help="network training epochs (default 15)"),
+                option("--max-samples", type=int, default=300_000, help="training samples used (random subset)"),
+                option("--seed", type=int, default=0),
+            ]),
+    Command("evaluate", "score a model on training sets: RMSE, MAE, variance explained",
+            "Score a model file, its ridge baseline and no correction on training sets.", [
+                option("model", help="model file made by 'train'"),
+                option("data", nargs="+", help="training-set NPZ files"),
+                option("--orbit", choices=("1", "2", "all"), default="2", help="orbit to score (default 2)"),
+                option("--plot", help="figure: predicted vs true images, residual light curves"),
+                option("--json", action="store_true", help="print the table as JSON"),
+            ]),
+    Command("simulate", "write FFIs of the simulated sector (and their MAST-format cube)",
+            "Write SPOC-format calibrated FFI files of the simulated sector (real geometry, known scattered light) "
+            "and, with --cube, the MAST FFI cube astrocut makes from them.", [
+                option("--sector", type=int, default=4),
+                option("--camera", default=1, **CAMERA_CHOICE),
+                option("--ccd", default=1, **CAMERA_CHOICE),
+                option("--frames", type=parse_frames, default=slice(0, 40), help="START:STOP[:STEP] (default 0:40)"),
+                option("--seed", type=int, default=0),
+                option("--cadence", type=float, default=None, help="FFI cadence in seconds (default: the sector's)"),
+                option("--out-dir", required=True),
+                option("--cube", action="store_true", help="also build the MAST-format cube with astrocut"),
+            ]),
+]
+
+
+def _add_options(parser, options):
+    """Add options to a parser: a tuple is one option, a list a shared group of them,
+    a :class:`OneOf` a required choice of one."""
+    for entry in options:
+        if isinstance(entry, OneOf):
+            _add_options(parser.add_mutually_exclusive_group(required=True), entry)
+        elif isinstance(entry, list):
+            _add_options(parser, entry)
+        else:
+            flags, settings = entry
+            parser.add_argument(*flags, **settings)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="tess-backml",
@@ -342,125 +444,12 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"tess-backml {__version__}")
     parser.add_argument("-v", "--verbose", action="count", default=0, help="more log output (-vv for debug)")
     parser.add_argument("-q", "--quiet", action="store_true", help="only errors; no progress bars")
-    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
-
-    vectors = commands.add_parser(
-        "vectors",
-        help="per-frame Earth/Moon angles, azimuths and distances of a camera",
-        description=(
-            "Write the per-frame Earth and Moon geometry of a camera (HEASARC TESS Vectors "
-            "columns plus angular sizes) at the sector's FFI times or at given times."
-        ),
-    )
-    vectors.add_argument("--sector", type=int, required=True)
-    vectors.add_argument("--camera", type=int, required=True, choices=range(1, 5), metavar="{1-4}")
-    vectors.add_argument("--ephemeris", help=EPHEMERIS_HELP)
-    vectors.add_argument("--times", help="file with one time per line (BTJD or JD)")
-    vectors.add_argument("--out", required=True, help="output CSV file")
-    vectors.add_argument("--plot", help="also save a figure of the geometry against time (PNG, PDF)")
-    vectors.set_defaults(handler=run_vectors)
-
-    info = commands.add_parser(
-        "info",
-        help="describe an FFI source (cube file, FFI directory, 'sim' or 'mast')",
-        description="Open an FFI source and print its sector, camera, CCD, frames, times and quality flags.",
-    )
-    info.add_argument("source", help="MAST cube path/URL, FFI directory or glob, or 'sim'")
-    info.set_defaults(handler=run_info)
-
-    cube = commands.add_parser(
-        "cube",
-        help="build the scattered-light cube of a sector/camera/CCD (FITS)",
-        description="Build the SL cube of one sector/camera/CCD and write it in the SL cube FITS format.",
-    )
-    _add_cube_options(cube)
-    cube.add_argument("--out", help="output FITS of one cube (default OUT-DIR/ffi_sl_cube_sectorNNN_C-D.fits)")
-    cube.add_argument("--out-dir", default=".", help="where the cubes go (default .)")
-    cube.add_argument("--plot", action="store_true", help="also save the mask diagnostic and an animation")
-    cube.set_defaults(handler=run_cube)
-
-    dataset = commands.add_parser(
-        "dataset",
-        help="build a training set (NPZ: SL cube and Earth/Moon maps)",
-        description="Build the SL cube and the per-bin Earth/Moon maps; write OUT-DIR/ffi_sl_cube_sectorNNN_C-D.fits "
-        "and OUT-DIR/ffi_cubes_binB_sectorNNN_C-D.npz.",
-    )
-    _add_cube_options(dataset)
-    dataset.add_argument("--out-dir", default=".")
-    dataset.add_argument("--plot", action="store_true", help="also save figures in OUT/figures/sectorNNN")
-    dataset.set_defaults(handler=run_dataset)
-
-    demo = commands.add_parser(
-        "demo",
-        help="the whole job on the simulated Sector 4, scored against its truth",
-        description="Build the SL cube, maps, FITS, NPZ and figures of the simulated Sector 4 (camera 1, CCD 1) "
-        "and print how close the cube is to the simulator's truth; train and score a model on it; correct an "
-        "astrocut cutout of the simulated FFIs with the cube and with the model.",
-    )
-    demo.add_argument("--out-dir", default="demo-output")
-    demo.add_argument("--quick", action="store_true", help="every 8th frame (two to three minutes on a laptop)")
-    _add_cube_options(demo, with_target=False)
-    demo.set_defaults(handler=run_demo)
-
-    correct_parser = commands.add_parser(
-        "correct",
-        help="subtract the scattered light from a TPF or TESScut cutout",
-        description="Subtract the scattered light of an SL cube from a target pixel file (SPOC TPF or "
-        "TESScut/astrocut cutout) and write the corrected TPF.",
-    )
-    correct_parser.add_argument("tpf", help="target pixel file (FITS)")
-    source = correct_parser.add_mutually_exclusive_group(required=True)
-    source.add_argument("--cube", help="SL cube FITS of the TPF's sector/camera/CCD")
-    source.add_argument("--model", help="model file (from 'train'): the SL from geometry alone, no cube")
-    correct_parser.add_argument("--ephemeris", help="with --model: " + EPHEMERIS_HELP)
-    correct_parser.add_argument("--out", required=True, help="corrected TPF (FITS)")
-    correct_parser.add_argument("--plot", help="figure of raw and corrected light curves with the SL model")
-    correct_parser.set_defaults(handler=run_correct)
-
-    train = commands.add_parser(
-        "train",
-        help="train a model that predicts the SL from the Earth/Moon geometry",
-        description="Train a model (and the ridge baseline) on training sets made by 'dataset'; "
-        "with --train-orbit, the other orbit is held out and scored.",
-    )
-    train.add_argument("data", nargs="+", help="training-set NPZ files (any sectors/cameras/CCDs)")
-    train.add_argument("--out", required=True, help="model file to write (NPZ)")
-    train.add_argument("--model", choices=("nn", "gbt", "ridge"), default="nn", help="default nn (the main model)")
-    train.add_argument("--train-orbit", choices=("1", "2", "all"), default="1", help="orbit to train on (default 1)")
-    train.add_argument("--epochs", type=int, default=None, help="network training epochs (default 15)")
-    train.add_argument("--max-samples", type=int, default=300_000, help="training samples used (random subset)")
-    train.add_argument("--seed", type=int, default=0)
-    train.set_defaults(handler=run_train)
-
-    evaluate = commands.add_parser(
-        "evaluate",
-        help="score a model on training sets: RMSE, MAE, variance explained",
-        description="Score a model file, its ridge baseline and no correction on training sets.",
-    )
-    evaluate.add_argument("model", help="model file made by 'train'")
-    evaluate.add_argument("data", nargs="+", help="training-set NPZ files")
-    evaluate.add_argument("--orbit", choices=("1", "2", "all"), default="2", help="orbit to score (default 2)")
-    evaluate.add_argument("--plot", help="figure: predicted vs true images, residual light curves")
-    evaluate.add_argument("--json", action="store_true", help="print the table as JSON")
-    evaluate.set_defaults(handler=run_evaluate)
-
-    simulate = commands.add_parser(
-        "simulate",
-        help="write FFIs of the simulated sector (and their MAST-format cube)",
-        description=(
-            "Write SPOC-format calibrated FFI files of the simulated sector (real geometry, "
-            "known scattered light) and, with --cube, the MAST FFI cube astrocut makes from them."
-        ),
-    )
-    simulate.add_argument("--sector", type=int, default=4)
-    simulate.add_argument("--camera", type=int, default=1, choices=range(1, 5), metavar="{1-4}")
-    simulate.add_argument("--ccd", type=int, default=1, choices=range(1, 5), metavar="{1-4}")
-    simulate.add_argument("--frames", type=parse_frames, default=slice(0, 40), help="START:STOP[:STEP] (default 0:40)")
-    simulate.add_argument("--seed", type=int, default=0)
-    simulate.add_argument("--cadence", type=float, default=None, help="FFI cadence in seconds (default: the sector's)")
-    simulate.add_argument("--out-dir", required=True)
-    simulate.add_argument("--cube", action="store_true", help="also build the MAST-format cube with astrocut")
-    simulate.set_defaults(handler=run_simulate)
+    subcommands = parser.add_subparsers(dest="command", metavar="COMMAND")
+    handlers = globals()
+    for command in COMMANDS:
+        sub = subcommands.add_parser(command.name, help=command.help, description=command.description)
+        _add_options(sub, command.options)
+        sub.set_defaults(handler=handlers[f"run_{command.name}"])
     return parser
 
 
