@@ -22,6 +22,7 @@ import logging
 import time
 from pathlib import Path
 
+from .cube.outputs import default_name
 from .errors import TessBackmlError
 
 log = logging.getLogger(__name__)
@@ -44,11 +45,6 @@ def parse_range(text: str, low: int, high: int, name: str) -> list:
     if bad or not values:
         raise TessBackmlError(f"{name} must lie in {low}-{high}, got {text!r}")
     return sorted(values)
-
-
-def cube_file_name(sector: int, camera: int, ccd: int) -> str:
-    """The original package's file name of an SL cube."""
-    return f"ffi_sl_cube_sector{sector:03d}_{camera}-{ccd}.fits"
 
 
 def make_client(workers=None, scheduler=None):
@@ -129,27 +125,11 @@ def build_cubes(
     """
     from tqdm.auto import tqdm
 
-    from .io import Checkpoint
-
-    targets = list(targets)
-    if out_file is not None and len(targets) != 1:
-        raise TessBackmlError("an output file name is for one cube; give an output directory for several")
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    specs = []
-    for sector, camera, ccd in targets:
-        out = Path(out_file) if out_file is not None else out_dir / cube_file_name(sector, camera, ccd)
-        if out.exists() and not overwrite:
-            log.warning("%s exists: skipped (overwrite to rebuild it)", out)
-            print(f"{out}: exists, skipped")
-            continue
-        specs.append({
-            "sector": sector, "camera": camera, "ccd": ccd, "img_bin": img_bin, "downsize": downsize,
-            "source": source, "block_rows": block_rows, "frames": frames, "rolling": rolling, "out": out,
-        })
+    settings = {"img_bin": img_bin, "downsize": downsize, "source": source, "block_rows": block_rows,
+                "frames": frames, "rolling": rolling}
+    specs = _pending(targets, out_dir, out_file, overwrite, settings)
     if not specs:
         return []
-
     if client is None:
         prepared = ((spec, _prepare_task(spec)) for spec in specs)
     else:
@@ -163,23 +143,52 @@ def build_cubes(
     started, frames_done = time.perf_counter(), 0
     for spec, handle in prepared:
         cube = handle if client is None else handle.result()
-        checkpoint = Checkpoint(str(spec["out"]) + ".partial", cube.build_identity(), resume=resume)
         cube.progress = progress and client is None
-        cube.run_units(checkpoint=checkpoint, client=client, remote=handle if client is not None else None)
-        cube.bin_time_axis(time_bin)
-        path = cube.save_to_fits(str(spec["out"]), binned=True)
-        written.append(path)
-        if dataset:
-            cube.get_vector_maps()
-            written.append(cube.save_to_npz(str(spec["out"]).replace(".fits", ".npz").replace("ffi_sl_cube_", f"ffi_cubes_bin{img_bin}_"), save_maps=True))
-        checkpoint.remove()
+        outputs = _build_prepared(cube, spec, client, handle, resume, time_bin, dataset)
+        written += outputs
         if on_cube is not None:
-            on_cube(cube, path)
+            on_cube(cube, outputs[0])
         frames_done += len(cube.frame_indices)
         bar.update()
         bar.set_postfix(frames_per_s=f"{frames_done / (time.perf_counter() - started):.1f}")
-        message = f"{path}: sector {spec['sector']} camera {spec['camera']} CCD {spec['ccd']}, {len(cube.frame_indices)} frames -> {cube.scatter_cube.shape}"
+        message = (f"{outputs[0]}: sector {spec['sector']} camera {spec['camera']} CCD {spec['ccd']}, "
+                   f"{len(cube.frame_indices)} frames -> {cube.scatter_cube.shape}")
         log.info(message)
         bar.write(message)
     bar.close()
+    return written
+
+
+def _pending(targets, out_dir, out_file, overwrite, settings) -> list:
+    """One build spec per target whose output is not there yet (or is to be rebuilt)."""
+    targets = list(targets)
+    if out_file is not None and len(targets) != 1:
+        raise TessBackmlError("an output file name is for one cube; give an output directory for several")
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    specs = []
+    for sector, camera, ccd in targets:
+        out = Path(out_file) if out_file is not None else out_dir / default_name(sector, camera, ccd, settings["img_bin"], "fits")
+        if out.exists() and not overwrite:
+            log.warning("%s exists: skipped (overwrite to rebuild it)", out)
+            print(f"{out}: exists, skipped")
+            continue
+        specs.append({"sector": sector, "camera": camera, "ccd": ccd, **settings, "out": out})
+    return specs
+
+
+def _build_prepared(cube, spec, client, handle, resume, time_bin, dataset) -> list:
+    """Run a prepared cube's units (through its checkpoint), bin it in time and write
+    its FITS file (and, for a dataset, its NPZ); returns the paths written, FITS first."""
+    from .io import Checkpoint
+
+    checkpoint = Checkpoint(str(spec["out"]) + ".partial", cube.build_identity(), resume=resume)
+    cube.run_units(checkpoint=checkpoint, client=client, remote=handle if client is not None else None)
+    cube.bin_time_axis(time_bin)
+    written = [cube.save_to_fits(str(spec["out"]), binned=True)]
+    if dataset:
+        cube.get_vector_maps()
+        npz = str(spec["out"]).replace(".fits", ".npz").replace("ffi_sl_cube_", f"ffi_cubes_bin{cube.img_bin}_")
+        written.append(cube.save_to_npz(npz, save_maps=True))
+    checkpoint.remove()
     return written
