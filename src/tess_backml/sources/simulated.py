@@ -16,21 +16,9 @@ momentum dumps (flagged Desat, 1-pixel jitter) and a few coarse-pointing frames
 downlink at one perigee to the start of the next-but-one, with a ``gap_days``
 gap at the perigee between (the sector's two orbits).
 
-The scattered light of a body reaching a pixel depends on the pixel's angle to
-the body ``theta`` and on the body itself::
-
-    SL = A(t) * [exp(-(theta - theta_cam) / 8 deg) + 0.6 * ring(theta)]
-    A(t) = K * (r / r_ref)^2 * S(theta_cam)
-
-with ``theta`` the pixel's angle to the body (exact at nodes every 32 pixels,
-bilinearly interpolated between them: the angle field is smooth, the
-interpolation error is below 1e-4 relative), ``theta_cam`` the body's angle from
-the camera boresight, ``r`` its angular
-radius, ``S`` a smooth step (1.5 deg wide) that is 1 when the body is above the
-sunshade (``theta_cam`` below 50 deg for the Earth, 45 deg for the Moon) and 0
-below it, and ``ring`` a sharp-edged (0.15 deg edges) glint band 38-40 deg (Earth)
-from the body that sweeps across the CCD as the body moves. Near perigee the
-Earth's light reaches thousands of e-/s; most of the orbit it is nil.
+The scattered light follows the Earth and Moon above the sunshade: its model is in
+:mod:`tess_backml.sources.sim_light`, the SPOC-format files in
+:mod:`tess_backml.sources.sim_files`.
 
 Frame ``i`` depends only on (sector, camera, CCD, seed, cadence, i): any frame
 can be regenerated alone, and frames are made on request, never held.
@@ -43,54 +31,26 @@ import logging
 
 import numpy as np
 from astropy.io import fits
-from astropy.time import Time
 
 from ..constants import (
     BODIES,
-    BODY_RADII_KM,
     BTJD_OFFSET,
-    FFI_SHAPE,
-    FIRST_SCIENCE_COLUMN,
-    FIRST_SCIENCE_ROW,
     QUALITY_FLAGS,
-    SCIENCE_COLUMNS,
-    SCIENCE_ROWS,
     SCIENCE_SIZE,
     STRAP_COLUMNS,
-    SUNSHADE_CUTOFF_DEG,
     ffi_cadence_seconds,
 )
 from ..errors import TessBackmlError
+from . import sim_files
 from .base import FFISource
+from .sim_light import ScatteredLightModel
 
 log = logging.getLogger(__name__)
 
-#: Scattered-light model parameters per body.
-SL_MODEL = {
-    "earth": {"K": 900.0, "r_ref": 3.0, "cut": SUNSHADE_CUTOFF_DEG["earth"], "ring": (38.0, 40.0)},
-    "moon": {"K": 60.0, "r_ref": 0.25, "cut": SUNSHADE_CUTOFF_DEG["moon"], "ring": (30.0, 31.0)},
-}
-SL_SCALE_DEG = 8.0
-SL_STEP_WIDTH_DEG = 1.5
-RING_AMPLITUDE = 0.6
-RING_EDGE_DEG = 0.15
-NODE_SPACING = 32  # pixels between the nodes where angles are computed exactly
 STRAP_RESPONSE = 1.08
 SATURATION = 8.0e4  # e-/s in one pixel: stars brighter than T ~ 6.8 saturate
 READ_NOISE_E = 10.0  # e- per 2-s readout
 DUMP_INTERVAL_DAYS = 3.125
-
-
-def _bilinear_weights(n_pixels: int, spacing: int) -> np.ndarray:
-    """(n_pixels, n_nodes) weights that interpolate node values (every ``spacing`` px) to pixels."""
-    n_nodes = n_pixels // spacing + 1
-    position = np.arange(n_pixels) / spacing
-    left = np.minimum(np.floor(position).astype(int), n_nodes - 2)
-    fraction = position - left
-    weights = np.zeros((n_pixels, n_nodes), np.float32)
-    weights[np.arange(n_pixels), left] = 1 - fraction
-    weights[np.arange(n_pixels), left + 1] = fraction
-    return weights
 
 
 class SimulatedSector(FFISource):
@@ -157,28 +117,14 @@ class SimulatedSector(FFISource):
         #: barycentric correction of each frame (days): BTJD minus spacecraft time
         self.barycorr = self.time + BTJD_OFFSET - jd
         vectors = self._ephemeris.body_vectors(jd)
-        self._body_vectors = {body: vectors.body(body) for body in BODIES}
-        self.amplitude = {}
-        self.camera_angle = {}
-        for body in BODIES:
-            vec = self._body_vectors[body]
-            angle, _ = geometry.angle_and_azimuth(vec, self._geometry.boresight[None], self._geometry.reference)
-            radius = np.degrees(np.arcsin(BODY_RADII_KM[body] / np.linalg.norm(vec, axis=1)))
-            p = SL_MODEL[body]
-            above = 0.5 * (1 + np.tanh((p["cut"] - angle[:, 0]) / SL_STEP_WIDTH_DEG))
-            self.camera_angle[body] = angle[:, 0]
-            self.amplitude[body] = p["K"] * (radius / p["r_ref"]) ** 2 * above
+        self.light_model = ScatteredLightModel(self._geometry, self.ccd, {body: vectors.body(body) for body in BODIES})
+        #: per body: the light's amplitude (e-/s) and the body's angle from the boresight (deg)
+        self.amplitude, self.camera_angle = self.light_model.amplitude, self.light_model.camera_angle
         self.quality, self._offsets = self._bad_frames()
         self.primary_header = self._make_primary_header()
 
-        nodes = np.arange(0, SCIENCE_SIZE + 1, NODE_SPACING, dtype=float)
-        node_rows, node_cols = np.meshgrid(nodes + FIRST_SCIENCE_ROW, nodes + FIRST_SCIENCE_COLUMN, indexing="ij")
-        self._node_los = self._geometry.pixel_directions(self.ccd, node_rows, node_cols).reshape(-1, 3)
-        self._node_shape = node_rows.shape
-        self._weights = _bilinear_weights(SCIENCE_SIZE, NODE_SPACING)
-        exposure = self.cadence_s * 0.792 * 0.8  # dead time, cosmic-ray mitigation
-        self._exposure_s = exposure
-        self._read_variance = (self.cadence_s / 2 * 0.8) * READ_NOISE_E**2 / exposure**2
+        self.exposure_s = self.cadence_s * 0.792 * 0.8  # dead time, cosmic-ray mitigation
+        self._read_variance = (self.cadence_s / 2 * 0.8) * READ_NOISE_E**2 / self.exposure_s**2
 
     # ------------------------------------------------------------------ set-up
     def _perigee_times(self, start, end) -> np.ndarray:
@@ -283,47 +229,18 @@ class SimulatedSector(FFISource):
     # ------------------------------------------------------------------ truth
     def body_angle_image(self, index: int, body: str) -> np.ndarray:
         """Angle (deg) between each science pixel's line of sight and ``body`` at frame ``index``."""
-        from ..geometry import angle_and_azimuth
-
-        vec = self._body_vectors[body][index][None]
-        angle, _ = angle_and_azimuth(vec, self._node_los, self._geometry.reference)
-        nodes = angle.reshape(self._node_shape).astype(np.float32)
-        return self._weights @ nodes @ self._weights.T
+        return self.light_model.to_pixels(self.light_model.node_angles(index, body))
 
     def true_scattered_light(self, index) -> np.ndarray:
-        """The scattered light of frame ``index`` (science region, e-/s, float32)."""
-        from ..geometry import angle_and_azimuth
-
+        """The scattered light of frame ``index`` (science region, e-/s, float32), as the
+        detector records it (strap response included)."""
         (index,) = self.check_frames(index)
-        smooth = np.zeros(self._node_shape, np.float64)
-        rings = []
-        for body in BODIES:
-            amplitude = float(self.amplitude[body][index])
-            if amplitude < 1e-3:
-                continue  # below the sunshade: nothing reaches the CCD
-            angle, _ = angle_and_azimuth(self._body_vectors[body][index][None], self._node_los, self._geometry.reference)
-            theta = angle.reshape(self._node_shape)
-            exponent = np.clip((self.camera_angle[body][index] - theta) / SL_SCALE_DEG, -30, 30)
-            smooth += amplitude * np.exp(exponent)
-            low, high = SL_MODEL[body]["ring"]
-            # Interpolated angles stay within the node range, so this test is exact.
-            if theta.min() < high + RING_EDGE_DEG and theta.max() > low - RING_EDGE_DEG:
-                rings.append((amplitude, theta, low, high))
-        if not rings and not smooth.any():
-            return np.zeros((SCIENCE_SIZE, SCIENCE_SIZE), np.float32)
-        light = self._weights @ smooth.astype(np.float32) @ self._weights.T
-        for amplitude, theta_nodes, low, high in rings:
-            theta = self._weights @ theta_nodes.astype(np.float32) @ self._weights.T
-            rise = np.clip((theta - low) / RING_EDGE_DEG + 0.5, 0, 1)
-            fall = np.clip((high - theta) / RING_EDGE_DEG + 0.5, 0, 1, out=theta)
-            rise *= fall
-            rise *= amplitude * RING_AMPLITUDE
-            light += rise
+        light = self.light_model.light(index)
         light *= self.response
         return light
 
     # ------------------------------------------------------------------ frames
-    def _frame(self, index: int, flux=None, error=None):
+    def frame(self, index: int, flux=None, error=None):
         """Generate frame ``index`` into ``flux`` and ``error`` (new arrays if not given)."""
         scene = self.static_scene
         shift = self._offsets[index]
@@ -333,7 +250,7 @@ class SimulatedSector(FFISource):
         error = np.empty_like(scene) if error is None else error
         np.add(scene, self.true_scattered_light(index), out=flux)
         np.maximum(flux, 0, out=error)
-        error *= np.float32(1 / self._exposure_s)
+        error *= np.float32(1 / self.exposure_s)
         error += np.float32(self._read_variance)
         np.sqrt(error, out=error)
         rng = np.random.default_rng([self.seed, self.sector, self.camera, self.ccd, int(self.cadenceno[index])])
@@ -346,14 +263,14 @@ class SimulatedSector(FFISource):
         flux = np.empty((len(indices), SCIENCE_SIZE, SCIENCE_SIZE), np.float32)
         error = np.empty_like(flux)
         for k, index in enumerate(indices):
-            self._frame(int(index), flux[k], error[k])
+            self.frame(int(index), flux[k], error[k])
         return flux, error
 
     def _read_rows(self, start, stop, frames):
         flux = np.empty((len(frames), stop - start, SCIENCE_SIZE), np.float32)
         error = np.empty_like(flux)
         for k, index in enumerate(frames):
-            frame, frame_error = self._frame(int(index))
+            frame, frame_error = self.frame(int(index))
             flux[k], error[k] = frame[start:stop], frame_error[start:stop]
         return flux, error
 
@@ -361,90 +278,18 @@ class SimulatedSector(FFISource):
         flux = np.empty((self.nframes, len(rows)), np.float32)
         error = np.empty_like(flux)
         for index in range(self.nframes):
-            frame, frame_error = self._frame(index)
+            frame, frame_error = self.frame(index)
             flux[index], error[index] = frame[rows, columns], frame_error[rows, columns]
         return flux, error
 
     # ------------------------------------------------------------------ files
     def ffi_file_name(self, index: int) -> str:
         """SPOC file name of frame ``index``: ``tess{YYYYDDDHHMMSS}-s{sector}-{camera}-{ccd}-{scid}-s_ffic.fits``."""
-        start = Time(self.time[index] - self.cadence_s / 172800 + BTJD_OFFSET, format="jd", scale="tdb").utc
-        stamp = start.strftime("%Y%j%H%M%S")
-        return f"tess{stamp}-s{self.sector:04d}-{self.camera}-{self.ccd}-{120 + self.sector:04d}-s_ffic.fits"
+        return sim_files.ffi_file_name(self, index)
 
     def ffi_hdulist(self, index: int) -> fits.HDUList:
         """Frame ``index`` as a SPOC calibrated FFI (full 2078 x 2136 image, collateral pixels zero)."""
-        (index,) = self.check_frames(index)
-        flux, error = self._frame(int(index))
-        half = self.cadence_s / 172800
-        tstart, tstop = float(self.time[index] - half), float(self.time[index] + half)
-        iso = Time(np.array([tstart, tstop]) + BTJD_OFFSET, format="jd", scale="tdb").utc.isot
-
-        primary = fits.PrimaryHDU(header=self.primary_header.copy())
-        primary.header["TSTART"] = (tstart, "observation start time in BTJD")
-        primary.header["TSTOP"] = (tstop, "observation stop time in BTJD")
-        primary.header["DATE-OBS"] = (iso[0] + "Z", "TSTART as UTC calendar date")
-        primary.header["DATE-END"] = (iso[1] + "Z", "TSTOP as UTC calendar date")
-        primary.header["FFIINDEX"] = (int(self.cadenceno[index]), "number of FFI cadence interval")
-
-        image_header = fits.Header()
-        image_header["INHERIT"] = True
-        image_header["EXTNAME"] = f"CAMERA.CCD {self.camera}.{self.ccd} cal"
-        image_header["SIMDATA"] = (True, "file is based on simulated data")
-        image_header["CAMERA"] = (self.camera, "Camera number")
-        image_header["CCD"] = (self.ccd, "CCD chip number")
-        image_header["TIMEREF"] = ("SOLARSYSTEM", "barycentric correction applied to times")
-        image_header["TASSIGN"] = ("SPACECRAFT", "where time is assigned")
-        image_header["TIMESYS"] = ("TDB", "time system is Barycentric Dynamical Time (TDB)")
-        image_header["BJDREFI"] = (2457000, "integer part of BTJD reference date")
-        image_header["BJDREFF"] = (0.0, "fraction of the day in BTJD reference date")
-        image_header["TIMEUNIT"] = ("d", "time unit for TIME, TSTART and TSTOP")
-        image_header["TSTART"] = (tstart, "observation start time in BTJD")
-        image_header["TSTOP"] = (tstop, "observation stop time in BTJD")
-        image_header["DATE-OBS"] = (iso[0] + "Z", "TSTART as UTC calendar date")
-        image_header["DATE-END"] = (iso[1] + "Z", "TSTOP as UTC calendar date")
-        image_header["TELAPSE"] = (tstop - tstart, "[d] TSTOP - TSTART")
-        image_header["EXPOSURE"] = (self._exposure_s / 86400, "[d] time on source")
-        image_header["TIMEDEL"] = (self.cadence_s / 86400, "[d] time resolution of data")
-        image_header["BARYCORR"] = (float(self.barycorr[index]), "[d] barycentric time correction")
-        image_header["DEADC"] = (0.792, "deadtime correction")
-        image_header["TIMEPIXR"] = (0.5, "bin time beginning=0 middle=0.5 end=1")
-        image_header["INT_TIME"] = (1.98, "[s] photon accumulation time per frame")
-        image_header["READTIME"] = (0.02, "[s] readout time per frame")
-        image_header["FRAMETIM"] = (2.0, "[s] frame time (INT_TIME + READTIME)")
-        image_header["NUM_FRM"] = (int(self.cadence_s / 2), "number of frames per time stamp")
-        image_header["BUNIT"] = ("electrons/s", "physical units of image data")
-        image_header["DQUALITY"] = (int(self.quality[index]), "data quality flags")
-        image_header["FFIINDEX"] = (int(self.cadenceno[index]), "number of FFI cadence interval")
-        image_header["IMAGTYPE"] = ("cal", "FFI image type: raw, cal, uncert")
-        image_header.extend(fits.Header.fromstring(_sector_wcs_header(self.sector, self.camera, self.ccd)))
-        # the physical (CCD pixel) WCS of SPOC FFIs: astrocut places cutouts with it
-        for key, value, comment in (
-            ("WCSNAMEP", "PHYSICAL", "name of world coordinate system alternate P"),
-            ("WCSAXESP", 2, "number of WCS physical axes"),
-            ("CTYPE1P", "RAWX", "physical WCS axis 1 type CCD col"),
-            ("CUNIT1P", "PIXEL", "physical WCS axis 1 unit"),
-            ("CRPIX1P", 1, "reference CCD column"),
-            ("CRVAL1P", 1, "value at reference CCD column"),
-            ("CDELT1P", 1.0, "physical WCS axis 1 step"),
-            ("CTYPE2P", "RAWY", "physical WCS axis 2 type CCD row"),
-            ("CUNIT2P", "PIXEL", "physical WCS axis 2 units"),
-            ("CRPIX2P", 1, "reference CCD row"),
-            ("CRVAL2P", 1, "value at reference CCD row"),
-            ("CDELT2P", 1.0, "physical WCS axis 2 step"),
-        ):
-            image_header[key] = (value, comment)
-        uncert_header = image_header.copy()
-        uncert_header["EXTNAME"] = f"CAMERA.CCD {self.camera}.{self.ccd} uncert"
-        uncert_header["IMAGTYPE"] = "uncert"
-
-        full = np.zeros(FFI_SHAPE, np.float32)
-        full[SCIENCE_ROWS, SCIENCE_COLUMNS] = flux
-        full_error = np.zeros(FFI_SHAPE, np.float32)
-        full_error[SCIENCE_ROWS, SCIENCE_COLUMNS] = error
-        return fits.HDUList(
-            [primary, fits.ImageHDU(full, header=image_header), fits.ImageHDU(full_error, header=uncert_header)]
-        )
+        return sim_files.ffi_hdulist(self, index)
 
     def write_ffis(self, directory, frames=None, progress: bool = True) -> list[str]:
         """Write frames as SPOC calibrated FFI files that ``astrocut.CubeFactory`` accepts.
@@ -463,25 +308,4 @@ class SimulatedSector(FFISource):
         list of str
             The paths written, in frame order.
         """
-        import os
-
-        from tqdm.auto import tqdm
-
-        from .._files import atomic_output
-
-        indices = np.arange(self.nframes) if frames is None else self.check_frames(frames)
-        os.makedirs(directory, exist_ok=True)
-        paths = []
-        for index in tqdm(indices, desc="writing FFIs", unit="frame", disable=not progress):
-            path = os.path.join(str(directory), self.ffi_file_name(int(index)))
-            with atomic_output(path, None) as temporary:
-                self.ffi_hdulist(int(index)).writeto(temporary, overwrite=True)
-            paths.append(path)
-        return paths
-
-
-def _sector_wcs_header(sector: int, camera: int, ccd: int) -> str:
-    """The FITS header text of a CCD's WCS (with SIP), as ``tesswcs`` makes it."""
-    from ..geometry import sector_wcs
-
-    return sector_wcs(sector)[camera, ccd].to_header(relax=True).tostring()
+        return sim_files.write_ffis(self, directory, frames, progress)
