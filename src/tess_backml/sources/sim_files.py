@@ -97,22 +97,7 @@ def _image_header(sim, index: int, tstart: float, tstop: float, iso) -> fits.Hea
 
 
 def write_ffis(sim, directory, frames=None, progress: bool = True) -> list[str]:
-    """Write frames as SPOC calibrated FFI files that ``astrocut.CubeFactory`` accepts.
-
-    Parameters
-    ----------
-    directory : str or path-like
-        Created if missing.
-    frames : array_like of int, optional
-        Frame indices; default all.
-    progress : bool
-        Show a progress bar.
-
-    Returns
-    -------
-    list of str
-        The paths written, in frame order.
-    """
+    """Write frames of ``sim`` as SPOC FFI files: see ``SimulatedSector.write_ffis``."""
     import os
 
     from tqdm.auto import tqdm
