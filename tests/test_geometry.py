@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 from astropy.coordinates import CartesianRepresentation, SkyCoord
-from conftest import shared_file
+from conftest import SHARED_DATA, shared_file
 
 from tess_backml import geometry
 from tess_backml.constants import EARTH_RADIUS_KM, MOON_RADIUS_KM
@@ -290,3 +290,63 @@ def test_cached_wcs_equals_tesswcs():
     for camera, ccd in [(1, 1), (2, 3), (4, 4)]:
         fresh = tesswcs.WCS.from_sector(SECTOR, camera, ccd)
         assert np.allclose(fresh.all_pix2world(x, y, 0), cached[camera, ccd].all_pix2world(x, y, 0), atol=1e-10)
+
+
+def test_camera_angles_agree_with_the_mission_tess_vectors_within_a_tenth_of_a_degree():
+    """Sector 1 camera 4, at the TESS Vectors file's own spacecraft times, with the real
+    Horizons ephemeris: Earth and Moon angles from the boresight within 0.1 deg (median
+    well below), azimuths within 0.1 deg where the body is more than 5 deg off-axis."""
+    vectors = geometry.read_tess_vectors(shared_file("real/TessVectors_S001_C4_FFI.csv"))
+    ephemeris = geometry.HorizonsEphemeris(shared_file("ephemeris/20180720_tess_ephem.csv"))
+    camera = geometry.CameraGeometry(1, 4)
+    bodies = ephemeris.body_vectors(np.asarray(vectors["MidTime"]) + 2457000.0)
+    for body in ("earth", "moon"):
+        angle, azimuth = geometry.angle_and_azimuth(bodies.body(body), camera.boresight[None], camera.reference)
+        name = body.capitalize()
+        angle_error = np.abs(angle[:, 0] - vectors[f"{name}_Camera_Angle"])
+        azimuth_error = np.abs((azimuth[:, 0] - vectors[f"{name}_Camera_Azimuth"] + 180) % 360 - 180)
+        assert angle_error.max() < 0.1 and np.median(angle_error) < 0.01, body
+        assert azimuth_error[angle[:, 0] > 5].max() < 0.1, body
+
+
+def test_a_directory_of_horizons_tables_uses_the_one_covering_the_times(tmp_path, monkeypatch):
+    folder = shared_file("ephemeris/20190101_tess_ephem.csv").parent
+    directory = geometry.load_ephemeris(str(folder))
+    assert isinstance(directory, geometry.HorizonsDirectory) and len(directory.tables) == 8
+    times = [1630.0, 1640.5]  # Sector 12: only the second table covers it
+    single = geometry.HorizonsEphemeris(folder / "20190101_tess_ephem.csv")
+    np.testing.assert_array_equal(
+        geometry.camera_vectors(12, 2, times=times, ephemeris=directory)["Earth_Camera_Angle"],
+        geometry.camera_vectors(12, 2, times=times, ephemeris=single)["Earth_Camera_Angle"],
+    )
+    with pytest.raises(EphemerisRangeError, match="covered by no single table.*1270.5-1483.5"):
+        geometry.camera_vectors(99, 1, ephemeris=directory)
+    # the environment variable sets the default
+    monkeypatch.setenv("TESS_BACKML_EPHEMERIS", str(folder))
+    assert isinstance(geometry.load_ephemeris(None), geometry.HorizonsDirectory)
+    assert len(geometry.camera_vectors(30, 1, times=[2120.0])) == 1
+
+
+def test_a_directory_without_tables_and_a_missing_ephemeris_are_clear_errors(tmp_path):
+    (tmp_path / "notes.csv").write_text("a,b\n1,2\n")
+    with pytest.raises(TessBackmlError, match="holds no JPL Horizons table"):
+        geometry.load_ephemeris(str(tmp_path))
+    with pytest.raises(TessBackmlError, match="no ephemeris"):
+        geometry.load_ephemeris(str(tmp_path / "missing.csv"))
+
+
+@pytest.mark.parametrize("name", sorted(p.name for p in (SHARED_DATA / "ephemeris").glob("*.csv")) or ["none"])
+def test_per_pixel_maps_for_one_sector_of_each_table(name):
+    """Each shared Horizons table gives real per-pixel maps of a sector it covers."""
+    table = geometry.HorizonsEphemeris(shared_file(f"ephemeris/{name}"))
+    start, stop = table.btjd_range
+    sector = next(s for s in geometry.valid_sectors() if start + 1 < geometry.sector_time_range(s)[0]
+                  and geometry.sector_time_range(s)[1] < stop - 1)
+    times = np.linspace(*geometry.sector_time_range(sector), 40)
+    rows, cols = np.meshgrid(np.arange(8, 2048, 256) + 0.5, np.arange(52, 2092, 256) + 0.5, indexing="ij")
+    maps = geometry.pixel_maps(sector, 1, 1, rows, cols, times, ephemeris=table)
+    assert maps["earth_angle"].shape == (40, 8, 8)
+    assert all(np.all(np.isfinite(value)) for value in maps.values())
+    spread = maps["earth_angle"].max(axis=(1, 2)) - maps["earth_angle"].min(axis=(1, 2))
+    assert np.all((spread > 5) & (spread < 20))  # a 12-degree CCD seen from far away
+    assert 0.3 < maps["earth_angular_size"].min() and maps["earth_angular_size"].max() < 12

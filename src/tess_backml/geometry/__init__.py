@@ -33,6 +33,7 @@ from ..constants import AU_KM, SECONDS_PER_DAY, SPEED_OF_LIGHT_KM_S
 from .ephemeris import (
     BodyVectors,
     Ephemeris,
+    HorizonsDirectory,
     HorizonsEphemeris,
     SpiceEphemeris,
     default_ephemeris,
@@ -68,6 +69,7 @@ __all__ = [
     "BodyVectors",
     "CameraGeometry",
     "Ephemeris",
+    "HorizonsDirectory",
     "HorizonsEphemeris",
     "SpiceEphemeris",
     "angle_and_azimuth",

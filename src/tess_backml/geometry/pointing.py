@@ -19,9 +19,6 @@ from ..constants import (
     CAMERAS,
     CCDS,
     FFI_SHAPE,
-    FIRST_SCIENCE_COLUMN,
-    FIRST_SCIENCE_ROW,
-    SCIENCE_SIZE,
     SECONDS_PER_DAY,
     ccd_to_image,
     ffi_cadence_seconds,
@@ -209,22 +206,33 @@ def _pixel_to_unit(wcs, row, column) -> np.ndarray:
     return radec_to_unit(ra, dec).reshape(np.shape(row) + (3,))
 
 
+#: Angle (deg) of each camera's boresight from the spacecraft's, along the line of the
+#: four cameras (negative: toward cameras 1 and 2).
+CAMERA_OFFSETS_DEG = {1: -36.0, 2: -12.0, 3: 12.0, 4: 36.0}
+
+
 @functools.lru_cache(maxsize=8)
 def _camera_boresights(sector: int) -> dict:
-    """Boresight (unit vector) of each camera: where its four CCDs' inner corners meet."""
-    wcs = sector_wcs(sector)
-    # Outer edges of the science region's corner pixels, 1-based CCD coordinates.
-    low_row, high_row = FIRST_SCIENCE_ROW - 0.5, FIRST_SCIENCE_ROW + SCIENCE_SIZE - 0.5
-    low_col, high_col = FIRST_SCIENCE_COLUMN - 0.5, FIRST_SCIENCE_COLUMN + SCIENCE_SIZE - 0.5
-    corner_rows = np.array([low_row, low_row, high_row, high_row])
-    corner_cols = np.array([low_col, high_col, low_col, high_col])
-    boresights = {}
-    for camera in CAMERAS:
-        corners = np.array([_pixel_to_unit(wcs[camera, ccd], corner_rows, corner_cols) for ccd in CCDS])
-        centre = _normalize(corners.reshape(-1, 3).sum(axis=0))
-        inner = corners[np.arange(len(CCDS)), np.argmax(corners @ centre, axis=1)]
-        boresights[camera] = _normalize(inner.sum(axis=0))
-    return boresights
+    """Boresight (unit vector) of each camera, as the mission's TESS Vectors define it.
+
+    The spacecraft points at the sector's (RA, Dec) with its ``Roll``; the cameras
+    sit 12 and 36 degrees either side of it, along position angle ``-Roll``. (Fitted
+    to the Sector 1 camera-4 TESS Vectors, this puts the boresight within 0.006 deg
+    of the direction that best reproduces their Earth and Moon angles; where the inner
+    corners of the four CCDs meet in the ``tesswcs`` WCS is 0.03-0.06 deg away in every
+    sector, which made the angles up to 0.06 deg off there.)
+    """
+    pointings = sector_pointings()
+    row = pointings[np.asarray(pointings["Sector"]) == sector][0]
+    ra, dec, position_angle = np.deg2rad([row["RA"], row["Dec"], -row["Roll"]])
+    pointing = radec_to_unit(row["RA"], row["Dec"])
+    north = np.array([-np.sin(dec) * np.cos(ra), -np.sin(dec) * np.sin(ra), np.cos(dec)])
+    east = np.array([-np.sin(ra), np.cos(ra), 0.0])
+    along = np.cos(position_angle) * north + np.sin(position_angle) * east
+    return {
+        camera: _normalize(np.cos(np.deg2rad(offset)) * pointing + np.sin(np.deg2rad(offset)) * along)
+        for camera, offset in CAMERA_OFFSETS_DEG.items()
+    }
 
 
 class CameraGeometry:

@@ -5,38 +5,69 @@
 * :class:`SpiceEphemeris` (``spice``): SPICE kernels; the truncated test kernels
   that ``lkspacecraft`` ships cover Sector 4 and work offline.
 * :class:`HorizonsEphemeris` (``horizons``): a JPL Horizons vector table of TESS,
-  with Earth and Moon from astropy's built-in ephemeris.
+  with Earth and Moon from astropy's built-in ephemeris;
+  :class:`HorizonsDirectory` (``collection``): a directory of them, each time span
+  read from the table that covers it.
+
+``TESS_BACKML_EPHEMERIS`` names the default: a table or a directory of tables.
 """
 
 from __future__ import annotations
 
 import functools
+import os
 
+from ...errors import TessBackmlError
 from .base import BodyVectors, Ephemeris
+from .collection import HorizonsDirectory
 from .horizons import HorizonsEphemeris, parse_horizons_vectors
 from .spice import SpiceEphemeris
 
+#: Environment variable naming the default ephemeris: a Horizons table or a directory of them.
+EPHEMERIS_ENVIRONMENT = "TESS_BACKML_EPHEMERIS"
+
+
+@functools.lru_cache(maxsize=8)
+def _cached(path: str) -> Ephemeris:
+    return HorizonsDirectory(path) if os.path.isdir(path) else HorizonsEphemeris(path)
+
+
+def default_ephemeris() -> Ephemeris:
+    """The ephemeris used when none is given: the table or directory of tables that
+    ``TESS_BACKML_EPHEMERIS`` names, else SPICE (its test kernels when they suffice)."""
+    path = os.environ.get(EPHEMERIS_ENVIRONMENT)
+    if path:
+        return _cached(os.path.abspath(path))
+    return _spice_auto()
+
 
 @functools.lru_cache(maxsize=1)
-def default_ephemeris() -> SpiceEphemeris:
-    """The ephemeris used when none is given: SPICE, test kernels when they suffice."""
+def _spice_auto() -> SpiceEphemeris:
     return SpiceEphemeris("auto")
 
 
 def load_ephemeris(ephemeris=None) -> Ephemeris:
-    """Turn ``None``, an :class:`Ephemeris` or a Horizons table path into an :class:`Ephemeris`."""
+    """Turn ``None`` (the default), an :class:`Ephemeris`, ``"auto"``/``"test"``/``"mission"``
+    (SPICE kernels), a Horizons table or a directory of them into an :class:`Ephemeris`.
+
+    Tables and directories are read once per process.
+    """
     if ephemeris is None:
         return default_ephemeris()
     if isinstance(ephemeris, Ephemeris):
         return ephemeris
     if isinstance(ephemeris, str) and ephemeris in ("auto", "test", "mission"):
         return SpiceEphemeris(ephemeris)
-    return HorizonsEphemeris(ephemeris)
+    path = os.fspath(ephemeris)
+    if not os.path.exists(path):
+        raise TessBackmlError(f"no ephemeris {path}: give a JPL Horizons table of TESS, a directory of them, or 'test'/'mission'")
+    return _cached(os.path.abspath(path))
 
 
 __all__ = [
     "BodyVectors",
     "Ephemeris",
+    "HorizonsDirectory",
     "HorizonsEphemeris",
     "SpiceEphemeris",
     "default_ephemeris",
