@@ -248,8 +248,8 @@ class CameraGeometry:
     Attributes
     ----------
     boresight : ndarray (3,)
-        Unit vector of the camera boresight, where the inner corners of its four
-        CCDs meet.
+        Unit vector of the camera boresight: the sector pointing offset along the
+        line of the cameras (see ``CAMERA_OFFSETS_DEG``).
     spacecraft_boresight : ndarray (3,)
         Midway between the boresights of cameras 2 and 3.
     reference : ndarray (3,)
