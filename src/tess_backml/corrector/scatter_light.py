@@ -9,9 +9,10 @@ import numpy as np
 from ..constants import SECTOR_TIME_MARGIN_DAYS
 from ..errors import TessBackmlError
 from ..io import read_sl_cube
+from ..series import check_tpf
 from .model_path import MODEL_NODE_MINUTES, MODEL_NODE_PIXELS, ModelEvaluator
 from .operator import CubeInterpolator, as_pixel_array, time_layout
-from .tpf import check_tpf, corrected_tpf, tpf_pixels
+from .tpf import corrected_tpf, tpf_pixels
 
 METHODS = ("sl_cube", "model", "nn")
 
