@@ -282,9 +282,10 @@ class GradientBoostingModel(SLModel):
 
     kind = "gbt"
 
-    def __init__(self, max_iter: int = 300, learning_rate: float = 0.1, max_leaf_nodes: int = 63, seed: int = 0):
+    def __init__(self, max_iter: int = 300, learning_rate: float = 0.1, max_leaf_nodes: int = 63, seed: int = 0, **options):
         super().__init__()
-        self.params = {"max_iter": max_iter, "learning_rate": learning_rate, "max_leaf_nodes": max_leaf_nodes}
+        # options: other HistGradientBoostingRegressor settings (min_samples_leaf, l2_regularization, ...)
+        self.params = {"max_iter": max_iter, "learning_rate": learning_rate, "max_leaf_nodes": max_leaf_nodes, **options}
         self.seed = seed
 
     def fit(self, features, sl, progress=False):
