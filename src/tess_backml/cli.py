@@ -294,9 +294,9 @@ def option(*flags, **settings):
 
 CAMERA_CHOICE = {"type": int, "choices": range(1, 5), "metavar": "{1-4}"}
 EPHEMERIS_HELP = (
-    "JPL Horizons vector table of TESS (CSV file), or 'test'/'mission' to force a set of "
-    "SPICE kernels; default: SPICE via lkspacecraft, offline test kernels when they cover "
-    "the times (Sector 4)"
+    "JPL Horizons vector table of TESS (CSV file) or a directory of them, 'horizons' (fetched and "
+    "cached), or 'test'/'mission' to force a set of SPICE kernels; default: $TESS_BACKML_EPHEMERIS, "
+    "else SPICE via lkspacecraft, offline test kernels when they cover the times (Sector 4)"
 )
 
 # Option groups that several commands share.

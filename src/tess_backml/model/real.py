@@ -48,31 +48,39 @@ def phase_angles(vectors, jd_tdb) -> dict:
     return phases
 
 
-def place_features(sector, camera, ccd, row, column, times, ephemeris=None) -> np.ndarray:
-    """Features (ntimes, len(REAL_FEATURE_NAMES)) float32 of one place at BTJD ``times``."""
+def grid_features(sector, camera, ccd, rows, cols, times, ephemeris=None) -> np.ndarray:
+    """Features (ntimes * nrows * ncols, len(REAL_FEATURE_NAMES)) float32, time-major, on
+    the grid of 1-based CCD ``rows`` x ``cols`` at BTJD ``times``."""
     from ..geometry import CameraGeometry, load_ephemeris, pixel_maps
     from ..geometry.maps import angle_and_azimuth
 
     ephemeris = load_ephemeris(ephemeris)
     times = np.asarray(times, float)
-    maps = pixel_maps(sector, camera, ccd, np.array([row]), np.array([column]), times, ephemeris=ephemeris)
+    grid_rows, grid_cols = np.meshgrid(np.asarray(rows, float), np.asarray(cols, float), indexing="ij")
+    maps = pixel_maps(sector, camera, ccd, grid_rows, grid_cols, times, ephemeris=ephemeris)
     geometry = CameraGeometry(sector, camera)
     jd = geometry.spacecraft_time(times, ephemeris)
     vectors = ephemeris.body_vectors(jd)
     phases = phase_angles(vectors, jd)
+    per_time = np.repeat(np.arange(times.size), grid_rows.size)
     columns = []
     for body in BODIES:
         camera_angle, _ = angle_and_azimuth(vectors.body(body), geometry.boresight[None], geometry.reference)
-        azimuth = np.radians(maps[f"{body}_azimuth"][:, 0])
+        azimuth = np.radians(maps[f"{body}_azimuth"].reshape(-1))
         columns += [
-            maps[f"{body}_angle"][:, 0] / 90.0,
+            maps[f"{body}_angle"].reshape(-1) / 90.0,
             np.sin(azimuth),
             np.cos(azimuth),
-            maps[f"{body}_angular_size"][:, 0],
-            camera_angle[:, 0] / 90.0,
-            phases[body] / 180.0,
+            maps[f"{body}_angular_size"].reshape(-1),
+            camera_angle[per_time, 0] / 90.0,
+            phases[body][per_time] / 180.0,
         ]
     return np.column_stack(columns).astype(np.float32)
+
+
+def place_features(sector, camera, ccd, row, column, times, ephemeris=None) -> np.ndarray:
+    """Features (ntimes, len(REAL_FEATURE_NAMES)) float32 of one place at BTJD ``times``."""
+    return grid_features(sector, camera, ccd, [row], [column], times, ephemeris)
 
 
 def series_features(series, ephemeris=None) -> np.ndarray:

@@ -7,7 +7,9 @@
 * :class:`HorizonsEphemeris` (``horizons``): a JPL Horizons vector table of TESS,
   with Earth and Moon from astropy's built-in ephemeris;
   :class:`HorizonsDirectory` (``collection``): a directory of them, each time span
-  read from the table that covers it.
+  read from the table that covers it;
+  :class:`OnlineHorizons` (``online``): tables fetched from JPL Horizons with astroquery
+  when times call for them, kept in the user cache.
 
 ``TESS_BACKML_EPHEMERIS`` names the default: a table or a directory of tables.
 """
@@ -21,6 +23,7 @@ from ...errors import TessBackmlError
 from .base import BodyVectors, Ephemeris
 from .collection import HorizonsDirectory
 from .horizons import HorizonsEphemeris, parse_horizons_vectors
+from .online import OnlineHorizons
 from .spice import SpiceEphemeris
 
 #: Environment variable naming the default ephemeris: a Horizons table or a directory of them.
@@ -46,9 +49,15 @@ def _spice_auto() -> SpiceEphemeris:
     return SpiceEphemeris("auto")
 
 
+@functools.lru_cache(maxsize=1)
+def _online() -> OnlineHorizons:
+    return OnlineHorizons()
+
+
 def load_ephemeris(ephemeris=None) -> Ephemeris:
     """Turn ``None`` (the default), an :class:`Ephemeris`, ``"auto"``/``"test"``/``"mission"``
-    (SPICE kernels), a Horizons table or a directory of them into an :class:`Ephemeris`.
+    (SPICE kernels), ``"horizons"`` (tables fetched from JPL Horizons and cached), a
+    Horizons table or a directory of them into an :class:`Ephemeris`.
 
     Tables and directories are read once per process.
     """
@@ -58,9 +67,13 @@ def load_ephemeris(ephemeris=None) -> Ephemeris:
         return ephemeris
     if isinstance(ephemeris, str) and ephemeris in ("auto", "test", "mission"):
         return SpiceEphemeris(ephemeris)
+    if isinstance(ephemeris, str) and ephemeris == "horizons":
+        return _online()
     path = os.fspath(ephemeris)
     if not os.path.exists(path):
-        raise TessBackmlError(f"no ephemeris {path}: give a JPL Horizons table of TESS, a directory of them, or 'test'/'mission'")
+        raise TessBackmlError(
+            f"no ephemeris {path}: give a JPL Horizons table of TESS, a directory of them, 'horizons' or 'test'/'mission'"
+        )
     return _cached(os.path.abspath(path))
 
 
@@ -69,6 +82,7 @@ __all__ = [
     "Ephemeris",
     "HorizonsDirectory",
     "HorizonsEphemeris",
+    "OnlineHorizons",
     "SpiceEphemeris",
     "default_ephemeris",
     "load_ephemeris",
