@@ -103,9 +103,8 @@ class ScatteredLightModel:
         """Node values (float32) interpolated to every science pixel."""
         return self.weights @ np.asarray(nodes, np.float32) @ self.weights.T
 
-    def light(self, index: int) -> np.ndarray:
-        """The light of frame ``index`` reaching each science pixel (e-/s, float32), before
-        the detector's response."""
+    def _terms(self, index: int):
+        """The smooth light on the nodes and the glint bands that reach the CCD."""
         smooth = np.zeros(self.node_shape, np.float64)
         rings = []
         for body in BODIES:
@@ -119,14 +118,31 @@ class ScatteredLightModel:
             # Interpolated angles stay within the node range, so this test is exact.
             if theta.min() < high + RING_EDGE_DEG and theta.max() > low - RING_EDGE_DEG:
                 rings.append((amplitude, theta, low, high))
+        return smooth, rings
+
+    @staticmethod
+    def _band(theta, amplitude, low, high):
+        rise = np.clip((theta - low) / RING_EDGE_DEG + 0.5, 0, 1)
+        fall = np.clip((high - theta) / RING_EDGE_DEG + 0.5, 0, 1, out=theta)
+        rise *= fall
+        rise *= amplitude * RING_AMPLITUDE
+        return rise
+
+    def light(self, index: int) -> np.ndarray:
+        """The light of frame ``index`` reaching each science pixel (e-/s, float32), before
+        the detector's response."""
+        smooth, rings = self._terms(index)
         if not rings and not smooth.any():
             return np.zeros((SCIENCE_SIZE, SCIENCE_SIZE), np.float32)
         light = self.to_pixels(smooth)
         for amplitude, theta_nodes, low, high in rings:
-            theta = self.to_pixels(theta_nodes)
-            rise = np.clip((theta - low) / RING_EDGE_DEG + 0.5, 0, 1)
-            fall = np.clip((high - theta) / RING_EDGE_DEG + 0.5, 0, 1, out=theta)
-            rise *= fall
-            rise *= amplitude * RING_AMPLITUDE
-            light += rise
+            light += self._band(self.to_pixels(theta_nodes), amplitude, low, high)
         return light
+
+    def node_light(self, index: int) -> np.ndarray:
+        """The same light at the nodes only (every 32 pixels, ``node_shape``), float64: the
+        pixels' values there, ~4,000 times cheaper than :meth:`light`."""
+        smooth, rings = self._terms(index)
+        for amplitude, theta_nodes, low, high in rings:
+            smooth += self._band(theta_nodes.copy(), amplitude, low, high)
+        return smooth
