@@ -19,8 +19,6 @@ camera 1 with the most light, every frame (the light model on its nodes).
 from __future__ import annotations
 
 import argparse
-import glob
-import os
 import sys
 import time
 from pathlib import Path
@@ -33,7 +31,10 @@ sys.path.insert(0, str(REPO / "src"))
 
 from tess_backml.corrector.operator import CubeInterpolator, time_layout  # noqa: E402
 from tess_backml.cube.timebins import bin_in_time, time_bin_starts  # noqa: E402
-from tess_backml.series import dark_level, read_series  # noqa: E402
+from tess_backml.series import dark_level  # noqa: E402
+
+sys.path.insert(0, str(REPO / "benchmarks"))
+from bench_real import shared_series  # noqa: E402
 
 
 def prepared(time, values):
@@ -74,14 +75,8 @@ def rise_times(time, sl):
 
 
 def real_series(data: Path):
-    files = sorted(glob.glob(str(data / "real" / "lightcurves" / "**" / "*.fits"), recursive=True))
-    files.append(str(data / "real" / "tess-s0012-2-1_tesscut_1x1.fits"))
-    out = []
-    for path in files:
-        if os.path.isfile(path):
-            series = read_series(path).binned(30.0)  # the FFI cadence of the early sectors, as a cube sees it
-            out.append((series.name, *prepared(series.time, series.sl + series.level)))
-    return out
+    # 30-min means: the FFI cadence of the early sectors, what a cube sees
+    return [(series.name, *prepared(series.time, series.sl + series.level)) for series in shared_series(data)]
 
 
 def simulated_series(sector=4, camera=1, nccd=3):
