@@ -12,6 +12,9 @@ source                 pixels stored                  cheap read
 :class:`FFIFilesSource`  one file per frame            ``read_frames``
 :class:`SimulatedSector` generated per frame           ``read_frames``
 =====================  =============================  ==================
+
+The simulated sector's scattered-light model is in ``sim_light`` and its SPOC-format
+files in ``sim_files``.
 """
 
 from __future__ import annotations
