@@ -30,14 +30,15 @@ sys.path.insert(0, str(REPO / "src"))
 from tess_backml.geometry import load_ephemeris  # noqa: E402
 from tess_backml.model import GradientBoostingModel, load_model, predict_cube  # noqa: E402
 from tess_backml.model.real import (  # noqa: E402
+    REAL_TREES,
+    error_model,
     explained_variance,
+    model_error,
     leave_one_out,
     series_features,
     sl_left,
 )
 from tess_backml.series import read_series  # noqa: E402
-
-REAL_TREES = {"max_iter": 150, "learning_rate": 0.05, "max_leaf_nodes": 15, "min_samples_leaf": 40, "l2_regularization": 1.0}
 
 
 def shared_series(data: Path):
@@ -66,14 +67,6 @@ def on_series(estimator, series, ephemeris):
     flux = predict_cube(estimator, series.sector, series.camera, series.ccd, [series.row], [series.column],
                         series.time, ephemeris=ephemeris)
     return np.clip(flux[:, 0, 0], 0, None)
-
-
-def error_model(truth, predicted):
-    """Error floor and fraction (e-/s, relative) that make (truth - model)/error of unit spread."""
-    residual = np.abs(truth - predicted)
-    floor = float(np.median(residual[predicted < np.percentile(predicted, 50)])) * 1.4826 + 1.0
-    fraction = float(np.median(residual[predicted > 20] / predicted[predicted > 20])) * 1.4826 if np.any(predicted > 20) else 0.5
-    return floor, fraction
 
 
 def main():
@@ -119,8 +112,8 @@ def main():
     spreads = []
     for k in range(len(series)):
         train = [j for j in range(len(series)) if j != k]
-        floor, fraction = error_model(np.concatenate([truths[j] for j in train]), np.concatenate([held_out[j] for j in train]))
-        error = np.hypot(floor, fraction * held_out[k])
+        errors = error_model(np.concatenate([truths[j] for j in train]), np.concatenate([held_out[j] for j in train]))
+        error = model_error({"error_model": errors}, held_out[k])
         spreads.append(np.std((truths[k] - held_out[k]) / error))
     print(f"spread of (truth - model)/error, held out: median {np.median(spreads):.2f} "
           f"(range {np.min(spreads):.2f}-{np.max(spreads):.2f}; honest errors give 1)")

@@ -54,3 +54,35 @@ def test_scores_and_leave_one_out():
     assert len(predictions) == 4
     for truth, predicted in zip(targets, predictions):
         assert sl_left(truth, predicted) < 0.1  # a linear law is learnt from the others
+
+
+def test_a_model_trained_on_real_series_corrects_the_real_s12_cutout_and_s15_tpf(tmp_path, capsys):
+    """train on real light curves (command line), then correct --model on the shared
+    TESScut and SPOC TPF with the shared ephemeris directory."""
+    from astropy.io import fits
+
+    from tess_backml.cli import main
+    from tess_backml.model import load_model
+
+    ephemeris = str(shared_file("ephemeris/20190101_tess_ephem.csv").parent)
+    light_curves = sorted(str(p) for p in shared_file("real/lightcurves/eleanor-reference/target_s0012.fits").parent.glob("target_s001[0-5].fits"))
+    model = tmp_path / "real_model.npz"
+    assert main(["-q", "train", *light_curves, "--ephemeris", ephemeris, "--out", str(model)]) == 0
+    assert "leave one series out: SL left median" in capsys.readouterr().out
+    loaded = load_model(model)
+    assert loaded.meta["feature_set"] == "real-1" and len(loaded.meta["training_files"]) == len(light_curves)
+    assert set(loaded.meta["error_model"]) == {"floor", "fraction"}
+    for name in ("real/tess-s0012-2-1_tesscut_1x1.fits", "real/tess-s0015-2-3_spoc_tpf_11x11_100cad.fits"):
+        out = tmp_path / ("corrected_" + name.split("/")[-1])
+        status = main(["-q", "correct", str(shared_file(name)), "--model", str(model), "--ephemeris", ephemeris, "--out", str(out)])
+        assert status == 0, capsys.readouterr().err
+        with fits.open(out) as hdul:
+            assert hdul[0].header["SLMODEL"] == "real_model.npz"
+            sl = hdul[1].data["SL_MODEL"]
+            error = hdul[1].data["SL_MODEL_ERR"]
+            finite = np.isfinite(sl).reshape(len(sl), -1).all(axis=1)
+            assert finite.mean() >= 0.9  # the model predicts at (nearly) every cadence
+            assert np.all(error[finite] > 0)  # the error model: a floor and a share of the light
+    # mixing real series and cube training sets is refused with one line
+    status = main(["-q", "train", light_curves[0], "cube.npz", "--out", str(tmp_path / "x.npz")])
+    assert status == 2 and "not both" in capsys.readouterr().err

@@ -253,16 +253,40 @@ def run_train(args) -> int:
     from .model import format_table, save_model, train_model
 
     check_writable(args.out)
-    options = {"epochs": args.epochs} if args.epochs and args.model == "nn" else {}
+    real = [path.lower().endswith((".fits", ".fits.gz")) for path in args.data]
+    if any(real):
+        return _train_real(args) if all(real) else _refuse_mixed()
+    kind = args.model or "nn"
+    options = {"epochs": args.epochs} if args.epochs and kind == "nn" else {}
     model, baseline, meta = train_model(
-        args.data, kind=args.model, train_orbit=_orbit(args.train_orbit), max_samples=args.max_samples,
+        args.data, kind=kind, train_orbit=_orbit(args.train_orbit), max_samples=args.max_samples,
         seed=args.seed, progress=not args.quiet, **options,
     )
     save_model(model, args.out, meta, baseline=baseline)
-    print(f"{args.out}: {args.model} model trained on {meta['training_samples']} samples in {meta['training_seconds']:.1f} s")
+    print(f"{args.out}: {kind} model trained on {meta['training_samples']} samples in {meta['training_seconds']:.1f} s")
     if "held_out" in meta:
         print(f"held out (orbit {3 - meta['train_orbit']}):")
         print(format_table(meta["held_out"]))
+    return 0
+
+
+def _refuse_mixed():
+    raise TessBackmlError("train on real series (FITS) or on cube training sets (NPZ), not both: their features differ")
+
+
+def _train_real(args) -> int:
+    from .model import save_model
+    from .model.real import REAL_FEATURE_SET, train_real_model
+
+    if args.model not in (None, "gbt"):
+        raise TessBackmlError(f"real series train gradient-boosted trees (--model gbt), not {args.model}")
+    model, meta = train_real_model(args.data, ephemeris=args.ephemeris, seed=args.seed)
+    save_model(model, args.out, meta, feature_set=REAL_FEATURE_SET)
+    print(f"{args.out}: gbt model trained on {len(args.data)} real series ({meta['training_samples']} 30-min means) "
+          f"in {meta['training_seconds']:.0f} s")
+    if "held_out" in meta:
+        held = meta["held_out"]
+        print(f"leave one series out: SL left median {held['sl_left_median']:.2f}, worst {held['sl_left_max']:.2f}")
     return 0
 
 
@@ -391,10 +415,14 @@ COMMANDS = [
             ]),
     Command("train", "train a model that predicts the SL from the Earth/Moon geometry",
             "Train a model (and the ridge baseline) on training sets made by 'dataset'; with --train-orbit, the "
-            "other orbit is held out and scored.", [
-                option("data", nargs="+", help="training-set NPZ files (any sectors/cameras/CCDs)"),
+            "other orbit is held out and scored. Or train gradient-boosted trees on real series (SPOC light curves, "
+            "TPFs, TESScut cutouts), scored leaving one series out.", [
+                option("data", nargs="+", help="training-set NPZ files (any sectors/cameras/CCDs), or real series: "
+                       "SPOC light curves, TPFs or TESScut cutouts (FITS)"),
                 option("--out", required=True, help="model file to write (NPZ)"),
-                option("--model", choices=("nn", "gbt", "ridge"), default="nn", help="default nn (the main model)"),
+                option("--model", choices=("nn", "gbt", "ridge"), default=None,
+                       help="default nn (the main model) for training sets, gbt for real series"),
+                option("--ephemeris", help="for real series: " + EPHEMERIS_HELP),
                 option("--train-orbit", choices=("1", "2", "all"), default="1", help="orbit to train on (default 1)"),
                 option("--epochs", type=int, default=None, help="network training epochs (default 15)"),
                 option("--max-samples", type=int, default=300_000, help="training samples used (random subset)"),

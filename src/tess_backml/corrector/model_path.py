@@ -30,8 +30,8 @@ class ModelEvaluator:
     spanning the request) and interpolated like a cube: geometry changes slowly, so
     this costs little accuracy and makes 10^7 pixel-times take a fraction of a second.
 
-    The error is the model's held-out RMS error, a systematic uncertainty: the same
-    at every pixel and time.
+    The error comes from the model's error model (fitted to held-out residuals, growing
+    with the light), or is its held-out RMS error: a systematic uncertainty.
 
     Parameters
     ----------
@@ -54,6 +54,7 @@ class ModelEvaluator:
 
     def evaluate(self, rows, cols, btjd):
         from ..model import predict_cube
+        from ..model.real import model_error
 
         start, stop = self.span
         if btjd.min() < start or btjd.max() > stop:
@@ -67,7 +68,8 @@ class ModelEvaluator:
         time_nodes = np.linspace(first, last, max(int(np.ceil((last - first) / step)) + 1, 3))
         row_nodes, col_nodes = _nodes(rows, MODEL_NODE_PIXELS), _nodes(cols, MODEL_NODE_PIXELS)
         predicted = predict_cube(
-            self.model, self.sector, self.camera, self.ccd, row_nodes, col_nodes, time_nodes, ephemeris=self.ephemeris
+            self.model, self.sector, self.camera, self.ccd, row_nodes, col_nodes, time_nodes,
+            ephemeris=self.ephemeris, feature_set=self.meta.get("feature_set"),
         )
         # the predictions on the nodes are a cube like any other: interpolate them the same way
         half_bin = float(np.median(np.diff(time_nodes)) / 2)
@@ -75,5 +77,4 @@ class ModelEvaluator:
             time_nodes, predicted, np.zeros_like(predicted), row_nodes, col_nodes, half_bin, [], self.span, self.sector
         )
         flux, _, flags = nodes.evaluate(rows, cols, btjd)
-        error = np.full_like(flux, float(self.meta.get("model_rmse", np.nan)))
-        return flux, error, flags
+        return flux, model_error(self.meta, flux), flags

@@ -181,12 +181,21 @@ def format_table(table: dict) -> str:
     return "\n".join(lines)
 
 
-def predict_cube(model, sector, camera, ccd, rows, cols, times, ephemeris=None) -> np.ndarray:
-    """The model's SL (ntimes, nrows, ncols) at 1-based CCD ``rows`` x ``cols`` and BTJD ``times``."""
+def predict_cube(model, sector, camera, ccd, rows, cols, times, ephemeris=None, feature_set=None) -> np.ndarray:
+    """The model's SL (ntimes, nrows, ncols) at 1-based CCD ``rows`` x ``cols`` and BTJD ``times``.
+
+    ``feature_set``: the features the model was trained on (its file's ``feature_set``;
+    default the cube training sets' ``geometry-2``)."""
     from ..geometry import camera_vectors, pixel_maps
-    from .features import geometry_features
+    from .features import FEATURE_SET, geometry_features
+    from .real import REAL_FEATURE_SET, grid_features
 
     rows, cols, times = np.asarray(rows, float), np.asarray(cols, float), np.asarray(times, float)
+    if feature_set == REAL_FEATURE_SET:
+        features = grid_features(sector, camera, ccd, rows, cols, times, ephemeris)
+        return model.predict(features).reshape(times.size, rows.size, cols.size)
+    if feature_set not in (None, FEATURE_SET):
+        raise TessBackmlError(f"unknown feature set {feature_set!r}")
     grid_rows, grid_cols = np.meshgrid(rows, cols, indexing="ij")
     maps = pixel_maps(sector, camera, ccd, grid_rows, grid_cols, times, ephemeris=ephemeris)
     table = camera_vectors(sector, camera, times=times, ephemeris=ephemeris)

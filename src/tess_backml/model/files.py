@@ -19,8 +19,11 @@ from .._files import atomic_output
 from ..errors import FileFormatError, TessBackmlError
 from .estimators import MODELS
 from .features import FEATURE_NAMES, FEATURE_SET
+from .real import REAL_FEATURE_NAMES, REAL_FEATURE_SET
 
 MODEL_FORMAT = "tess-backml-model-1"
+#: The feature sets this version computes, and their feature names.
+FEATURE_SETS = {FEATURE_SET: FEATURE_NAMES, REAL_FEATURE_SET: REAL_FEATURE_NAMES}
 BASELINE_PREFIX = "baseline__"
 
 
@@ -30,9 +33,10 @@ class LoadedModel(NamedTuple):
     meta: dict
 
 
-def save_model(model, path, metadata: dict, baseline=None) -> str:
+def save_model(model, path, metadata: dict, baseline=None, feature_set: str = FEATURE_SET) -> str:
     """Write ``model`` (an :class:`~tess_backml.model.estimators.SLModel`), the
-    ``baseline`` trained alongside (optional) and their description."""
+    ``baseline`` trained alongside (optional) and their description; ``feature_set``
+    names the features it was trained on (a key of :data:`FEATURE_SETS`)."""
     from .. import __version__
 
     arrays = {key: np.asarray(value) for key, value in model.to_arrays().items()}
@@ -44,8 +48,8 @@ def save_model(model, path, metadata: dict, baseline=None) -> str:
     meta = {
         "format": MODEL_FORMAT,
         "kind": model.kind,
-        "feature_set": FEATURE_SET,
-        "features": list(FEATURE_NAMES),
+        "feature_set": feature_set,
+        "features": list(FEATURE_SETS[feature_set]),
         "package_version": __version__,
         **metadata,
     }
@@ -77,10 +81,11 @@ def load_model(path) -> LoadedModel:
         raise FileFormatError(f"{path}: the model description is not valid JSON") from None
     if not isinstance(meta, dict) or meta.get("format") != MODEL_FORMAT:
         raise FileFormatError(f"{path}: model format {meta.get('format') if isinstance(meta, dict) else None!r}, expected {MODEL_FORMAT}")
-    if meta.get("feature_set") != FEATURE_SET or meta.get("features") != list(FEATURE_NAMES):
+    names = FEATURE_SETS.get(meta.get("feature_set"))
+    if names is None or meta.get("features") != list(names):
         raise FileFormatError(
             f"{path} was trained on feature set {meta.get('feature_set')!r}, but this version of tess-backml "
-            f"computes {FEATURE_SET!r}: retrain it with 'tess-backml train'"
+            f"computes {' and '.join(repr(key) for key in FEATURE_SETS)}: retrain it with 'tess-backml train'"
         )
     kind = meta.get("kind")
     if kind not in MODELS:
@@ -97,7 +102,7 @@ def load_model(path) -> LoadedModel:
         raise FileFormatError(f"{path}: the model arrays are inconsistent ({exc})") from None
     for part in (model, baseline):
         if part is not None and (
-            np.asarray(part.mean).shape != (len(FEATURE_NAMES),) or np.asarray(part.scale).shape != (len(FEATURE_NAMES),)
+            np.asarray(part.mean).shape != (len(names),) or np.asarray(part.scale).shape != (len(names),)
         ):
             raise FileFormatError(f"{path}: the model's feature scaling does not match its feature set")
     return LoadedModel(model, baseline, meta)

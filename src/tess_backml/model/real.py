@@ -112,3 +112,87 @@ def leave_one_out(features, targets, make_model) -> list:
         model = make_model().fit(np.vstack([features[k] for k in train]), np.concatenate([targets[k] for k in train]))
         predictions.append(np.clip(model.predict(features[held]), 0, None))
     return predictions
+
+
+#: Gradient-boosted trees for real series: small trees, large leaves, a slow rate (with
+#: 26 training series, larger trees only learn the series by heart).
+REAL_TREES = {"max_iter": 150, "learning_rate": 0.05, "max_leaf_nodes": 15, "min_samples_leaf": 40,
+              "l2_regularization": 1.0}
+
+
+def error_model(truth, predicted) -> dict:
+    """An error ``hypot(floor, fraction * SL)`` (e-/s) that gives held-out residuals
+    ``truth - predicted`` a unit spread: the floor from where little light is predicted,
+    the fraction from where much is (robust, 1.4826 x median absolute residual)."""
+    truth, predicted = np.asarray(truth, float), np.asarray(predicted, float)
+    residual = np.abs(truth - predicted)
+    faint = predicted < np.percentile(predicted, 50)
+    floor = 1.4826 * float(np.median(residual[faint])) + 1.0
+    bright = predicted > 20
+    fraction = 1.4826 * float(np.median(residual[bright] / predicted[bright])) if bright.any() else 0.5
+    return {"floor": floor, "fraction": fraction}
+
+
+def model_error(meta: dict, flux) -> np.ndarray:
+    """The error of a model's SL: from its error model, else its held-out RMS error."""
+    errors = meta.get("error_model")
+    if errors:
+        return np.hypot(errors["floor"], errors["fraction"] * np.asarray(flux, float)).astype(np.float32)
+    return np.full_like(np.asarray(flux, np.float32), float(meta.get("model_rmse", np.nan)))
+
+
+def train_real_model(paths, ephemeris=None, minutes: float = 30.0, seed: int = 0, evaluate: bool = True):
+    """Gradient-boosted trees (feature set real-1) trained on real series.
+
+    Parameters
+    ----------
+    paths : list
+        SPOC light curves, SPOC TPFs or TESScut cutouts (see :func:`tess_backml.series.read_series`).
+    ephemeris : Ephemeris or str, optional
+        Covering every series (a directory of Horizons tables does).
+    minutes : float
+        The series are fitted in means of this many minutes.
+    evaluate : bool
+        Also score the recipe leaving one series out (with 3 series or more): the
+        figures and the error model go into the metadata.
+
+    Returns
+    -------
+    model, meta
+        The fitted :class:`~tess_backml.model.estimators.GradientBoostingModel` and its
+        description (training files, recipe, held-out figures, error model).
+    """
+    import os
+    import time
+
+    from ..geometry import load_ephemeris
+    from ..series import read_series
+    from .estimators import GradientBoostingModel
+
+    started = time.perf_counter()
+    ephemeris = load_ephemeris(ephemeris)
+    series = [read_series(path).binned(minutes) for path in paths]
+    features = [series_features(s, ephemeris) for s in series]
+    targets = [np.clip(s.sl, 0, None) for s in series]
+    meta = {
+        "training_files": [os.path.basename(str(path)) for path in paths],
+        "series": [s.name for s in series],
+        "recipe": {"estimator": "gbt", "target": "asinh(SL / 10 e-/s)", "minutes": minutes, "seed": seed, **REAL_TREES},
+        "training_samples": int(sum(t.size for t in targets)),
+    }
+
+    def make():
+        return GradientBoostingModel(seed=seed, **REAL_TREES)
+
+    if evaluate and len(series) >= 3:
+        held = leave_one_out(features, targets, make)
+        left = [sl_left(t, p) for t, p in zip(targets, held)]
+        meta["held_out"] = {
+            "sl_left": dict(zip(meta["series"], left)),
+            "sl_left_median": float(np.median(left)),
+            "sl_left_max": float(np.max(left)),
+        }
+        meta["error_model"] = error_model(np.concatenate(targets), np.concatenate(held))
+    model = make().fit(np.vstack(features), np.concatenate(targets))
+    meta["training_seconds"] = time.perf_counter() - started
+    return model, meta
