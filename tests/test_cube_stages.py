@@ -154,3 +154,27 @@ def test_outputs_name_files_as_the_original_and_need_a_built_cube():
         outputs.to_sl_cube(Empty())
     with pytest.raises(TessBackmlError, match="compute the cube first"):
         outputs.training_arrays(Empty())
+
+
+def test_adaptive_bins_split_only_where_the_light_outruns_the_spline():
+    time = 1410.0 + np.arange(480) / 48  # 10 days of 30-min frames, one orbit
+    smooth = 100 + 5 * np.sin(2 * np.pi * (time - time[0]) / 5.0)
+    errors = np.full_like(time, 0.5)
+    fixed = timebins.time_bin_starts(time, 2.0)
+    np.testing.assert_array_equal(timebins.adaptive_bin_starts(time, smooth, errors, 2.0), fixed)
+    glint = smooth + 2000 * np.exp(-0.5 * ((time - 1415.0) / (1.5 / 24)) ** 2)  # a 1.5-h flash
+    starts = timebins.adaptive_bin_starts(time, glint, errors, 2.0)
+    assert len(fixed) < len(starts) <= 2 * len(fixed)
+    added = np.setdiff1d(time[starts], time[fixed])
+    assert np.all(np.abs(added - 1415.0) < 0.5)  # the new bins sit around the flash
+
+    def missed(starts):
+        count = np.diff(np.r_[starts, time.size])
+        followed = timebins._reconstruction(time, glint[:, None], starts)[:, 0]
+        return np.sqrt(np.mean((glint - followed) ** 2)), count.min()
+
+    assert missed(starts)[0] < 0.3 * missed(fixed)[0]
+    with pytest.raises(TessBackmlError, match="max_factor"):
+        timebins.adaptive_bin_starts(time, glint, errors, 2.0, max_factor=0.5)
+    with pytest.raises(TessBackmlError, match="positive number of hours"):
+        timebins.adaptive_bin_starts(time, glint, errors, -1.0)

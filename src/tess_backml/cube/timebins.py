@@ -55,3 +55,72 @@ def bin_in_time(starts, time, cadenceno, cube, cube_err) -> dict:
         "cadenceno": np.add.reduceat(np.asarray(cadenceno, float), starts) / n,
         "frames_per_bin": n,
     }
+
+
+def _reconstruction(time, values, starts):
+    """Bin means followed at every frame by a quadratic interpolating spline through them
+    (per orbit; constant beyond the first and last bin), as the corrector reads a cube."""
+    from scipy.interpolate import make_interp_spline
+
+    count = np.diff(np.r_[starts, len(time)])
+    centres = np.add.reduceat(time, starts) / count
+    means = np.add.reduceat(values, starts, axis=0) / count[:, None]
+    out = np.empty_like(values)
+    orbit_of_bin = np.concatenate([[0], np.cumsum(np.diff(centres) > ORBIT_GAP_DAYS)])
+    orbit_of_frame = np.concatenate([[0], np.cumsum(np.diff(time) > ORBIT_GAP_DAYS)])
+    for orbit in np.unique(orbit_of_bin):
+        nodes = orbit_of_bin == orbit
+        frames = orbit_of_frame == orbit
+        x, y = centres[nodes], means[nodes]
+        where = np.clip(time[frames], x[0], x[-1])
+        out[frames] = make_interp_spline(x, y, k=min(2, x.size - 1))(where) if x.size > 1 else y[0]
+    return out
+
+
+def adaptive_bin_starts(time, values, errors, bin_size: float, max_factor: float = 2.0, threshold: float = 4.0,
+                        max_rounds: int = 12) -> np.ndarray:
+    """Time bins of ``bin_size`` hours where the light is smooth, split where it changes
+    faster than its errors let a spline through the bin means follow.
+
+    A bin fails when its frames' residuals from that spline, in units of their errors,
+    have a mean square above ``threshold`` (pixels and frames pooled). Each round
+    halves the failing bins, worst first (down to single frames), and the spline is
+    fitted again; it stops when no bin fails, after ``max_rounds`` rounds, or when the
+    bins reach ``max_factor`` times the fixed bins' number.
+
+    Parameters
+    ----------
+    time : ndarray (nframes,)
+        BTJD, increasing.
+    values, errors : ndarray (nframes,) or (nframes, npix)
+        The light and its errors at each frame (e.g. a cube's pixels, flattened).
+    bin_size : float
+        Hours.
+
+    Returns
+    -------
+    ndarray of int
+        Index of each bin's first frame.
+    """
+    if not (np.isfinite(max_factor) and max_factor >= 1):
+        raise TessBackmlError(f"max_factor must be at least 1, got {max_factor}")
+    if not (np.isfinite(threshold) and threshold > 0):
+        raise TessBackmlError(f"threshold must be a positive number, got {threshold}")
+    time = np.asarray(time, float)
+    values = np.asarray(values, float).reshape(len(time), -1)
+    errors = np.asarray(errors, float).reshape(len(time), -1)
+    weight = 1.0 / np.square(np.where(errors > 0, errors, np.nanmedian(errors[errors > 0]) if np.any(errors > 0) else 1.0))
+    starts = time_bin_starts(time, bin_size)
+    budget = int(max_factor * len(starts))
+    for _ in range(max_rounds):
+        residual = np.square(values - _reconstruction(time, values, starts)) * weight
+        count = np.diff(np.r_[starts, len(time)])
+        badness = np.add.reduceat(residual.mean(axis=1), starts) / count
+        failing = np.flatnonzero((badness > threshold) & (count > 1))
+        room = budget - len(starts)
+        if failing.size == 0 or room <= 0:
+            break
+        split = failing[np.argsort(-badness[failing], kind="stable")][:room]
+        middles = starts[split] + count[split] // 2
+        starts = np.union1d(starts, middles)
+    return starts
