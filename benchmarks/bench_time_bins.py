@@ -1,7 +1,7 @@
 """How much scattered light a correction leaves, against the time bin of the cube.
 
 Builds the SL cube of the whole simulated Sector 4 (camera 1, CCD 1; ~3 minutes),
-bins it in 2 h and 1 h bins and leaves it unbinned, corrects a 12x12 patch at
+bins it in 2 h bins (fixed and adaptive) and 1 h bins and leaves it unbinned, corrects a 12x12 patch at
 every frame time, and prints the RMS of the SL left in its background pixels
 over the RMS of the true SL there (median over pixels). The simulator's glint
 bands have sharp edges that sweep across the CCD near perigee within hours, and
@@ -41,18 +41,19 @@ def main():
     truth = np.array([sim.true_scattered_light(i)[np.ix_(rows - 1, cols - 45)] for i in frames])
     print(f"{len(frames)} frames, 12x12 patch at CCD row 995, column 1039 ({background.sum()} background pixels)")
     with tempfile.TemporaryDirectory() as folder:
-        for hours in (2.0, 1.0, None):
+        for hours, adaptive in ((2.0, False), (2.0, True), (1.0, False), (None, False)):
             binned = copy.deepcopy(cube)
             if hours:
-                binned.bin_time_axis(hours)
-            path = binned.save_to_fits(str(Path(folder) / f"cube_{hours}.fits"), binned=bool(hours))
+                binned.bin_time_axis(hours, adaptive=adaptive)
+            path = binned.save_to_fits(str(Path(folder) / f"cube_{hours}_{adaptive}.fits"), binned=bool(hours))
             corrector = ScatterLightCorrector(4, 1, 1, fname=path)
             model, _ = corrector.evaluate_scatterlight_model(rows, cols, sim.time[frames])
             usable = np.isfinite(model).all(axis=(1, 2))
             before = np.sqrt(np.mean(truth[usable][:, background] ** 2, axis=0))
             after = np.sqrt(np.mean((truth - model)[usable][:, background] ** 2, axis=0))
-            label = f"{hours:g} h bins" if hours else "unbinned (30 min)"
-            print(f"  {label:18s}: {100 * np.median(after / before):5.1f}% of the SL left ({usable.sum()} frames corrected)")
+            label = (f"{hours:g} h bins" + (", adaptive" if adaptive else "")) if hours else "unbinned (30 min)"
+            print(f"  {label:22s}: {100 * np.median(after / before):5.1f}% of the SL left ({usable.sum()} frames corrected, "
+                  f"{len(binned.time)} time bins)")
     print("other reconstructions of the 2-h cube, on its bins around the patch, against the unbinned cube:")
     binned = copy.deepcopy(cube)
     binned.bin_time_axis(2.0)

@@ -146,7 +146,7 @@ def test_our_cube_opens_with_the_original_reader(built, tmp_path):
     assert seen["tmin"] <= seen["time"].min() and seen["tmax"] >= seen["time"].max()
     again = read_sl_cube(path)
     assert np.array_equal(again.frames_per_bin, built.frames_per_bin)
-    assert fits.getheader(path)["FILEVER"] == "1.1"
+    assert fits.getheader(path)["FILEVER"] == "1.2"
 
 
 def test_training_set_describes_itself(built, tmp_path):
@@ -259,3 +259,23 @@ def test_animation_and_figures_are_written(built, tmp_path):
     with pytest.raises(TessBackmlError, match="data must be"):
         built.animate_data(data="sun_alt")
     assert not list(tmp_path.glob(".*part"))
+
+
+@pytest.mark.slow
+def test_adaptive_time_bins_are_stored_with_their_start_and_stop(tmp_path):
+    """An adaptively binned cube: more bins than fixed (at most twice), each bin's first and
+    last frame in the file (FILEVER 1.2), read back by the corrector's reader."""
+    from tess_backml.cube.timebins import time_bin_starts
+
+    cube = BackgroundCube(4, 1, 1, img_bin=64, source="sim", progress=False)
+    cube.get_scatter_light_cube(frames=slice(500, 620))  # the first perigee's light
+    fixed = len(time_bin_starts(cube.time, 2.0))
+    cube.bin_time_axis(2.0, adaptive=True)
+    assert fixed < len(cube.time) <= 2 * fixed
+    assert np.all(cube.bin_start <= cube.time) and np.all(cube.time <= cube.bin_stop)
+    assert np.all(cube.bin_start[1:] > cube.bin_stop[:-1])
+    back = read_sl_cube(cube.save_to_fits(str(tmp_path / "adaptive.fits")))
+    np.testing.assert_array_equal(back.bin_start, cube.bin_start)
+    np.testing.assert_array_equal(back.bin_stop, cube.bin_stop)
+    assert back.time_bin_method == "adaptive mean"
+    np.testing.assert_array_equal(back.frames_per_bin, cube.frames_per_bin)

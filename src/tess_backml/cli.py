@@ -146,7 +146,7 @@ def _build_many(args, dataset: bool, out_file=None, on_cube=None):
     client = make_client(args.workers, args.scheduler)
     try:
         return build_cubes(
-            targets, args.out_dir, source=args.source, img_bin=args.image_bin, time_bin=args.time_bin,
+            targets, args.out_dir, source=args.source, img_bin=args.image_bin, time_bin=args.time_bin, adaptive=args.adaptive,
             frames=args.frames, downsize=args.downsize, rolling=not args.fixed_bins, block_rows=args.block_rows, client=client,
             resume=args.resume, overwrite=args.overwrite,
             progress=not args.quiet, dataset=dataset, out_file=out_file, on_cube=on_cube,
@@ -209,6 +209,7 @@ def run_demo(args) -> int:
         downsize=args.downsize,
         rolling=not args.fixed_bins,
         time_bin=args.time_bin,
+        adaptive=args.adaptive,
         progress=not args.quiet,
     )
     return 0
@@ -347,6 +348,8 @@ POOLING = [
     option("--downsize", choices=("binning", "sparse"), default="binning"),
     option("--fixed-bins", action="store_true", help="fixed-bin medians instead of rolling pooling"),
     option("--time-bin", type=float, default=2.0, help="time bin in hours (default 2)"),
+    option("--adaptive", action=argparse.BooleanOptionalAction, default=False,
+           help="split time bins where the light changes faster than they can follow (up to 2x the bins)"),
 ]
 
 
@@ -362,6 +365,7 @@ class Command(NamedTuple):
     help: str
     description: str
     options: list
+    defaults: dict = {}  # noqa: RUF012 - read only
 
 
 COMMANDS = [
@@ -398,9 +402,10 @@ COMMANDS = [
             "how close the cube is to the simulator's truth; train and score a model on it; correct an astrocut "
             "cutout of the simulated FFIs with the cube and with the model.", [
                 option("--out-dir", default="demo-output"),
-                option("--quick", action="store_true", help="every 8th frame (two to three minutes on a laptop)"),
+                option("--quick", action="store_true",
+                       help="every 8th frame, and all of the day the cutout is in (two to three minutes on a laptop)"),
                 POOLING,
-            ]),
+            ], defaults={"adaptive": True}),
     Command("correct", "subtract the scattered light from a TPF or TESScut cutout",
             "Subtract the scattered light of an SL cube or a model from a target pixel file (SPOC TPF or "
             "TESScut/astrocut cutout) and write the corrected TPF.", [
@@ -477,7 +482,7 @@ def build_parser() -> argparse.ArgumentParser:
     for command in COMMANDS:
         sub = subcommands.add_parser(command.name, help=command.help, description=command.description)
         _add_options(sub, command.options)
-        sub.set_defaults(handler=handlers[f"run_{command.name}"])
+        sub.set_defaults(handler=handlers[f"run_{command.name}"], **command.defaults)
     return parser
 
 

@@ -17,12 +17,14 @@ import warnings
 import numpy as np
 
 from ._files import make_output_directory
+from .cube import timebins
 
 #: The demo's sector, camera and CCD.
 SECTOR, CAMERA, CCD = 4, 1, 1
 
 
-def run_demo(out_dir="demo-output", quick=False, image_bin=16, downsize="binning", rolling=True, time_bin=2.0, progress=True):
+def run_demo(out_dir="demo-output", quick=False, image_bin=16, downsize="binning", rolling=True, time_bin=2.0,
+             adaptive=False, progress=True):
     """Run the whole job on the simulated sector and print what it made and how good it is.
 
     Parameters
@@ -30,8 +32,9 @@ def run_demo(out_dir="demo-output", quick=False, image_bin=16, downsize="binning
     out_dir : str
         Where the cube (FITS), training set (NPZ), model, cutout and figures go.
     quick : bool
-        Every 8th frame instead of all (two to three minutes on a laptop).
-    image_bin, downsize, rolling, time_bin
+        Every 8th frame instead of all, and every frame of the day before the first
+        perigee, where the cutout is corrected (two to three minutes on a laptop).
+    image_bin, downsize, rolling, time_bin, adaptive
         As in :class:`~tess_backml.cube.BackgroundCube` and its
         :meth:`~tess_backml.cube.BackgroundCube.bin_time_axis`.
     progress : bool
@@ -43,10 +46,16 @@ def run_demo(out_dir="demo-output", quick=False, image_bin=16, downsize="binning
 
     started = time.time()
     make_output_directory(out_dir)
-    print(f"demo: simulated sector {SECTOR}, camera {CAMERA}, CCD {CCD}{' (every 8th frame: --quick)' if quick else ''}")
     cube = BackgroundCube(SECTOR, CAMERA, CCD, img_bin=image_bin, downsize=downsize, source="sim", progress=progress)
-    cube.get_scatter_light_cube(frames=slice(None, None, 8 if quick else 1), rolling=rolling)
-    cube.bin_time_axis(time_bin)
+    if quick:  # every 8th frame, and every frame of the day the cutout is corrected in
+        frames = np.union1d(np.arange(0, cube.nt, 8), frames_before_first_perigee(cube.source, 48))
+    else:
+        frames = slice(None)
+    quick_note = " (every 8th frame, all of the day before the first perigee: --quick)" if quick else ""
+    print(f"demo: simulated sector {SECTOR}, camera {CAMERA}, CCD {CCD}{quick_note}")
+    cube.get_scatter_light_cube(frames=frames, rolling=rolling)
+    frames = len(cube.time)
+    cube.bin_time_axis(time_bin, adaptive=adaptive)
     cube.get_vector_maps()
     fits_path = cube.save_to_fits(os.path.join(out_dir, cube.default_name("fits")))
     npz_path = cube.save_to_npz(os.path.join(out_dir, cube.default_name("npz")), save_maps=True)
@@ -57,7 +66,9 @@ def run_demo(out_dir="demo-output", quick=False, image_bin=16, downsize="binning
     rms_error = float(np.sqrt(np.mean((cube.scatter_cube - truth) ** 2)))
     rms_truth = float(np.sqrt(np.mean(truth**2)))
     print(f"  frames processed: {len(cube.frame_indices)} (dark frames {cube.dark_frames.tolist()})")
-    print(f"  SL cube: {cube.scatter_cube.shape} in {cube.time_bin_hours:g} h bins -> {fits_path}")
+    kind = "adaptive" if adaptive else "fixed"
+    print(f"  SL cube: {cube.scatter_cube.shape}: {frames} frames in {len(cube.time)} {kind} {cube.time_bin_hours:g} h bins "
+          f"({len(timebins.time_bin_starts(cube.source.time[cube.frame_indices], time_bin))} fixed ones) -> {fits_path}")
     print(f"  training set with Earth/Moon maps -> {npz_path}")
     print(f"  figures -> masks.png, earth_moon_maps.png, {os.path.basename(gif)}")
     print(f"  accuracy against the simulator's truth: RMS error {rms_error:.3g} e-/s = "
@@ -144,7 +155,8 @@ def score_cutout_correction(cube, cube_file, model_path, out_dir, nframes: int =
     print(f"  astrocut cutout {tpf.shape[1]}x{tpf.shape[2]} at CCD row {row}, column {column}, {len(frames)} "
           f"frames before the perigee (SL RMS {before:.0f} e-/s in background pixels) -> {saved}")
     for label, corrector, method in (
-        (f"SL cube ({cube.time_bin_hours:g} h bins)", ScatterLightCorrector(SECTOR, CAMERA, CCD, fname=cube_file), "sl_cube"),
+        (f"SL cube ({'adaptive ' if cube.time_bin_adaptive else ''}{cube.time_bin_hours:g} h bins)",
+         ScatterLightCorrector(SECTOR, CAMERA, CCD, fname=cube_file), "sl_cube"),
         ("model (no cube)", ScatterLightCorrector(SECTOR, CAMERA, CCD, model=model_path), "model"),
     ):
         corrected = corrector.correct(tpf, method=method)

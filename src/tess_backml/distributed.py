@@ -88,6 +88,7 @@ def build_cubes(
     source="mast",
     img_bin: int = 16,
     time_bin: float = 2.0,
+    adaptive: bool = False,
     frames=None,
     downsize: str = "binning",
     rolling: bool = True,
@@ -106,6 +107,8 @@ def build_cubes(
     ----------
     source : str
         ``"mast"``, ``"sim"``, or a local cube file / FFI directory (one target then).
+    adaptive : bool
+        Adaptive time bins (see ``BackgroundCube.bin_time_axis``).
     client : dask.distributed.Client, optional
         Run on this cluster (see :func:`make_client`); None: in this process.
     resume, overwrite : bool
@@ -144,7 +147,7 @@ def build_cubes(
     for spec, handle in prepared:
         cube = handle if client is None else handle.result()
         cube.progress = progress and client is None
-        outputs = _build_prepared(cube, spec, client, handle, resume, time_bin, dataset)
+        outputs = _build_prepared(cube, spec, client, handle, resume, (time_bin, adaptive), dataset)
         written += outputs
         if on_cube is not None:
             on_cube(cube, outputs[0])
@@ -177,14 +180,14 @@ def _pending(targets, out_dir, out_file, overwrite, settings) -> list:
     return specs
 
 
-def _build_prepared(cube, spec, client, handle, resume, time_bin, dataset) -> list:
+def _build_prepared(cube, spec, client, handle, resume, time_bins, dataset) -> list:
     """Run a prepared cube's units (through its checkpoint), bin it in time and write
     its FITS file (and, for a dataset, its NPZ); returns the paths written, FITS first."""
     from .io import Checkpoint
 
     checkpoint = Checkpoint(str(spec["out"]) + ".partial", cube.build_identity(), resume=resume)
     cube.run_units(checkpoint=checkpoint, client=client, remote=handle if client is not None else None)
-    cube.bin_time_axis(time_bin)
+    cube.bin_time_axis(*time_bins)
     written = [cube.save_to_fits(str(spec["out"]), binned=True)]
     if dataset:
         cube.get_vector_maps()

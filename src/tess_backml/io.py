@@ -1,6 +1,6 @@
 """File formats: the scattered-light cube (FITS) and the training set (NPZ).
 
-SL cube FITS (the original tess-backml format, FILEVER 1.0; ours write 1.1)
+SL cube FITS (the original tess-backml format, FILEVER 1.0; ours write 1.2)
 ---------------------------------------------------------------------------
 ========  ======================  =================================================
 HDU       name                    content
@@ -12,11 +12,13 @@ HDU       name                    content
                                   transpose of (2, ntime, nrow, ncol); [0] flux, [1] error
 2         PIXEL COUNTS            int (nrow, ncol): valid pixels per bin
 3         TIME                    table, column ``time`` (JD = BTJD + 2457000); BINNED
-4         FRAMES (1.1 only)       table per time bin: NFRAMES, CADENCENO, BTJD
+4         FRAMES (1.1 and later)  table per time bin: NFRAMES, CADENCENO, BTJD, and
+                                  (1.2) BIN_START, BIN_STOP: BTJD of its first and
+                                  last frame (bins may differ in length: adaptive)
 ========  ======================  =================================================
 
 Readers of FILEVER 1.0 files (the original package's) use HDUs 0-3 only, so
-files written here open with them unchanged.
+files written here open with them unchanged; 1.0 and 1.1 files read here too.
 """
 
 from __future__ import annotations
@@ -38,7 +40,7 @@ from .errors import FileFormatError, TessBackmlError
 
 log = logging.getLogger(__name__)
 
-FILE_VERSION = "1.1"
+FILE_VERSION = "1.2"
 HDU_CUBE, HDU_COUNTS, HDU_TIME, HDU_FRAMES = "SCATTER LIGHT CUBE", "PIXEL COUNTS", "TIME", "FRAMES"
 _REQUIRED_KEYS = ("SECTOR", "CAMERA", "CCD", "PIXBIN", "TIMSIZE", "IMGSIZEX", "IMGSIZEY")
 
@@ -62,6 +64,8 @@ class SLCube:
         Whether the time axis is binned.
     time_bin_hours : float
     frames_per_bin, cadenceno : ndarray (ntime,), optional
+    bin_start, bin_stop : ndarray (ntime,), optional
+        BTJD of each bin's first and last frame (FILEVER 1.2).
     header : astropy.io.fits.Header
         Primary header: kept from a file that was read, so a round trip leaves
         its keys unchanged.
@@ -82,6 +86,8 @@ class SLCube:
     frames_per_bin: np.ndarray | None = None
     cadenceno: np.ndarray | None = None
     header: fits.Header = field(default_factory=fits.Header)
+    bin_start: np.ndarray | None = None
+    bin_stop: np.ndarray | None = None
 
     @property
     def shape(self):
@@ -166,6 +172,11 @@ def write_sl_cube(path, cube: SLCube, overwrite: bool = True) -> str:
                     fits.Column(name="NFRAMES", format="J", array=frames),
                     fits.Column(name="CADENCENO", format="D", array=cadences),
                     fits.Column(name="BTJD", format="D", array=np.asarray(cube.time, float)),
+                    *(
+                        fits.Column(name=name, format="D", array=np.asarray(values, float))
+                        for name, values in (("BIN_START", cube.bin_start), ("BIN_STOP", cube.bin_stop))
+                        if values is not None
+                    ),
                 ],
                 name=HDU_FRAMES,
             )
@@ -220,10 +231,13 @@ def _sl_cube_from(hdul, fail) -> SLCube:
         fail(f"cube shape {data.shape} does not match its header {expected}")
     if counts.shape != expected[2:] or time.shape != (expected[1],):
         fail("pixel counts or time table do not match the cube")
-    frames = cadenceno = None
+    frames = cadenceno = start = stop = None
     if len(hdul) > 4 and hdul[4].name == HDU_FRAMES:
-        frames = np.asarray(hdul[4].data["NFRAMES"])
-        cadenceno = np.asarray(hdul[4].data["CADENCENO"])
+        table = hdul[4].data
+        frames = np.asarray(table["NFRAMES"])
+        cadenceno = np.asarray(table["CADENCENO"])
+        if "BIN_START" in table.columns.names and "BIN_STOP" in table.columns.names:
+            start, stop = np.asarray(table["BIN_START"], float), np.asarray(table["BIN_STOP"], float)
     return SLCube(
         sector=_integer(header, "SECTOR"),
         camera=_integer(header, "CAMERA"),
@@ -240,6 +254,8 @@ def _sl_cube_from(hdul, fail) -> SLCube:
         frames_per_bin=frames,
         cadenceno=cadenceno,
         header=header.copy(),
+        bin_start=start,
+        bin_stop=stop,
     )
 
 

@@ -215,7 +215,8 @@ class BackgroundCube:
         self.time = self.source.time[self.frame_indices]
         self.cadenceno = self.source.cadenceno[self.frame_indices]
         self.frames_per_bin = np.ones(len(self.frame_indices), int)
-        self.time_binned = False
+        self.bin_start = self.bin_stop = self.time
+        self.time_binned = self.time_bin_adaptive = False
         self.time_bin_hours = 0.0
 
     def build_identity(self) -> dict:
@@ -232,22 +233,27 @@ class BackgroundCube:
         }
 
     # ------------------------------------------------------------------ time
-    def bin_time_axis(self, bin_size: float = 2.0):
+    def bin_time_axis(self, bin_size: float = 2.0, adaptive: bool = False):
         """Bin the cube in time: per orbit, bins of ``bin_size`` hours.
 
         Frames are split into orbits at gaps longer than half a day; each orbit is
-        cut into bins from its first frame. A bin's value is the mean of its
-        frames; its error is the error of that mean, ``sqrt(sum(err^2)) / N``.
-        Empty bins are dropped. ``frames_per_bin`` records ``N``.
+        cut into bins from its first frame. With ``adaptive``, bins are halved (down
+        to single frames) where the light changes faster than a spline through the
+        bin means can follow within the errors, up to twice the number of fixed bins
+        (:func:`tess_backml.cube.timebins.adaptive_bin_starts`). A bin's value is the
+        mean of its frames; its error is the error of that mean,
+        ``sqrt(sum(err^2)) / N``. ``frames_per_bin`` records ``N``; ``bin_start`` and
+        ``bin_stop`` the times of each bin's first and last frame.
         """
         outputs.require_cube(self)
         if self.time_binned:
             raise TessBackmlError("the cube is already binned in time")
-        starts = timebins.time_bin_starts(self.time, bin_size)
+        starts = timebins.bin_starts(self.time, self.scatter_cube, self.scatter_err_cube, bin_size, adaptive)
         binned = timebins.bin_in_time(starts, self.time, self.cadenceno, self.scatter_cube, self.scatter_err_cube)
         self.scatter_cube, self.scatter_err_cube = binned["cube"], binned["cube_err"]
         self.time, self.cadenceno, self.frames_per_bin = binned["time"], binned["cadenceno"], binned["frames_per_bin"]
-        self.time_binned = True
+        self.bin_start, self.bin_stop = binned["start"], binned["stop"]
+        self.time_binned, self.time_bin_adaptive = True, bool(adaptive)
         self.time_bin_hours = float(bin_size)
 
     # ------------------------------------------------------------------ geometry

@@ -65,6 +65,9 @@ def to_sl_cube(cube) -> SLCube:
         pixel_bin_method="median" if cube.downsize == "binning" else "sparse",
         frames_per_bin=cube.frames_per_bin,
         cadenceno=cube.cadenceno,
+        time_bin_method="adaptive mean" if cube.time_bin_adaptive else "mean",
+        bin_start=cube.bin_start,
+        bin_stop=cube.bin_stop,
     )
 
 
@@ -79,6 +82,8 @@ def training_arrays(cube, save_maps: bool = False) -> dict:
         "time_btjd": cube.time,
         "cadenceno": cube.cadenceno,
         "frames_per_bin": cube.frames_per_bin,
+        "bin_start": cube.bin_start,
+        "bin_stop": cube.bin_stop,
         "pixel_counts": cube.pixel_counts,
         "bin_row": rows[:, 0],
         "bin_col": cols[0],

@@ -42,8 +42,9 @@ def bin_in_time(starts, time, cadenceno, cube, cube_err) -> dict:
     Returns
     -------
     dict
-        ``cube``, ``cube_err`` (float32), ``time``, ``cadenceno`` and
-        ``frames_per_bin`` (N).
+        ``cube``, ``cube_err`` (float32), ``time``, ``cadenceno``,
+        ``frames_per_bin`` (N), and ``start``, ``stop``: the times of each bin's first
+        and last frame.
     """
     n = np.diff(np.r_[starts, len(time)])
     binned = np.add.reduceat(np.asarray(cube, np.float64), starts, axis=0) / n[:, None, None]
@@ -54,6 +55,8 @@ def bin_in_time(starts, time, cadenceno, cube, cube_err) -> dict:
         "time": np.add.reduceat(time, starts) / n,
         "cadenceno": np.add.reduceat(np.asarray(cadenceno, float), starts) / n,
         "frames_per_bin": n,
+        "start": np.asarray(time, float)[starts],
+        "stop": np.asarray(time, float)[starts + n - 1],
     }
 
 
@@ -124,3 +127,12 @@ def adaptive_bin_starts(time, values, errors, bin_size: float, max_factor: float
         middles = starts[split] + count[split] // 2
         starts = np.union1d(starts, middles)
     return starts
+
+
+def bin_starts(time, cube, cube_err, bin_size: float, adaptive: bool = False) -> np.ndarray:
+    """First frame of each time bin of a cube (ntime, nrow, ncol): fixed bins of
+    ``bin_size`` hours, or :func:`adaptive_bin_starts` over all its bins."""
+    if not adaptive:
+        return time_bin_starts(time, bin_size)
+    n = len(time)
+    return adaptive_bin_starts(time, np.asarray(cube).reshape(n, -1), np.asarray(cube_err).reshape(n, -1), bin_size)
