@@ -127,3 +127,11 @@ def test_an_error_after_a_progress_bar_starts_on_its_own_line(capsys, monkeypatc
     assert status == 2
     assert "\ntess-backml info: error: the light went out" in err
     assert "working" in err.split("tess-backml info: error")[0]
+
+
+def test_quiet_runs_leave_the_progress_bar_setting_as_they_found_it(capsys, monkeypatch):
+    import os
+
+    monkeypatch.delenv("TQDM_DISABLE", raising=False)
+    run(capsys, "-q", "vectors", "--sector", "0", "--camera", "1", "--out", "unused.csv")
+    assert "TQDM_DISABLE" not in os.environ

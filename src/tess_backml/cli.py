@@ -508,9 +508,10 @@ def main(argv=None) -> int:
         parser.print_help()
         return 2
     _configure_logging(args.verbose, args.quiet)
-    if args.quiet:
-        import os
+    import os
 
+    previous = os.environ.get("TQDM_DISABLE")
+    if args.quiet:
         os.environ["TQDM_DISABLE"] = "1"
     try:
         return args.handler(args)
@@ -523,6 +524,11 @@ def main(argv=None) -> int:
         _close_progress_bars()
         print("tess-backml: interrupted", file=sys.stderr)
         return 130
+    finally:  # an in-process caller (a notebook, a test) gets its progress bars back
+        if previous is None:
+            os.environ.pop("TQDM_DISABLE", None)
+        else:
+            os.environ["TQDM_DISABLE"] = previous
 
 
 if __name__ == "__main__":
