@@ -135,3 +135,11 @@ def test_quiet_runs_leave_the_progress_bar_setting_as_they_found_it(capsys, monk
     monkeypatch.delenv("TQDM_DISABLE", raising=False)
     run(capsys, "-q", "vectors", "--sector", "0", "--camera", "1", "--out", "unused.csv")
     assert "TQDM_DISABLE" not in os.environ
+
+
+@pytest.mark.parametrize("value", ["-2", "0", "nan", "two"])
+def test_a_bad_time_bin_is_refused_before_any_work(capsys, value):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["cube", "--sector", "4", "--camera", "1", "--ccd", "1", "--source", "sim", "--time-bin", value])
+    assert exit_info.value.code == 2
+    assert "time bin" in capsys.readouterr().err.strip().splitlines()[-1]

@@ -56,6 +56,17 @@ def parse_frames(text: str) -> slice:
     return slice(*values)
 
 
+def positive_hours(text: str) -> float:
+    """A time bin in hours: a positive number (checked before any work)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"the time bin must be a number of hours, got {text!r}") from None
+    if not (value > 0 and value < float("inf")):
+        raise argparse.ArgumentTypeError(f"the time bin must be a positive number of hours, got {text}")
+    return value
+
+
 # --------------------------------------------------------------------------- commands
 def run_vectors(args) -> int:
     from ._files import atomic_output
@@ -347,7 +358,7 @@ POOLING = [
     option("--image-bin", type=int, default=16, help="pixel bin size, a power of two (default 16)"),
     option("--downsize", choices=("binning", "sparse"), default="binning"),
     option("--fixed-bins", action="store_true", help="fixed-bin medians instead of rolling pooling"),
-    option("--time-bin", type=float, default=2.0, help="time bin in hours (default 2)"),
+    option("--time-bin", type=positive_hours, default=2.0, help="time bin in hours (default 2)"),
     option("--adaptive", action=argparse.BooleanOptionalAction, default=False,
            help="split time bins where the light changes faster than they can follow (up to 2x the bins)"),
 ]
