@@ -128,8 +128,9 @@ def make_series(sector, camera, ccd, row, column, time, values, error, quality, 
     if not valid.any():
         raise TessBackmlError(f"{source} has no valid cadence (finite time and background, no quality flag "
                               "other than stray light)")
-    time, values, quality = time[valid], values[valid], quality[valid]
-    error = np.where(np.isfinite(error[valid]), error[valid], np.nanmedian(error[valid]) if np.isfinite(error[valid]).any() else 0.0)
+    time, values, quality, error = time[valid], values[valid], quality[valid], error[valid]
+    known = np.isfinite(error)
+    error = np.where(known, error, np.median(error[known]) if known.any() else 0.0)
     flags = (quality & STRAY_LIGHT_BITS) | np.where(spike_mask(values, error), SPIKE, 0)
     level = dark_level(values[(flags & SPIKE) == 0])
     row = float(np.clip(row, FIRST_SCIENCE_ROW, FIRST_SCIENCE_ROW + SCIENCE_SIZE - 1))

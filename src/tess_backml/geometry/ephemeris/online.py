@@ -52,6 +52,7 @@ class OnlineHorizons(Ephemeris):
 
         self.directory = str(directory) if directory is not None else str(cache_dir("ephemeris"))
         self.download = download or download_horizons_text
+        self._directory = None  # the cached tables, read once (again after a fetch)
 
     def __repr__(self):
         return f"OnlineHorizons({self.directory!r})"
@@ -60,10 +61,12 @@ class OnlineHorizons(Ephemeris):
         return f"JPL Horizons (tables cached in {self.directory})"
 
     def _tables(self):
-        try:
-            return HorizonsDirectory(self.directory)
-        except TessBackmlError:
-            return None  # nothing cached yet
+        if self._directory is None:
+            try:
+                self._directory = HorizonsDirectory(self.directory)
+            except TessBackmlError:
+                return None  # nothing cached yet
+        return self._directory
 
     def table_for(self, jd):
         jd = np.atleast_1d(np.asarray(jd, dtype=float))
@@ -94,6 +97,7 @@ class OnlineHorizons(Ephemeris):
         os.makedirs(self.directory, exist_ok=True)
         with atomic_output(path, "w") as stream:
             stream.write(text)
+        self._directory = None
         return HorizonsEphemeris(path)
 
     @property
