@@ -10,6 +10,12 @@ from ..errors import TessBackmlError
 ORBIT_GAP_DAYS = 0.5
 
 
+def orbits(time) -> np.ndarray:
+    """Orbit number (0, 1, ...) of each frame: a new orbit after every gap longer than
+    :data:`ORBIT_GAP_DAYS`."""
+    return np.concatenate([[0], np.cumsum(np.diff(np.asarray(time, dtype=float)) > ORBIT_GAP_DAYS)])
+
+
 def time_bin_starts(time, bin_size: float) -> np.ndarray:
     """Index of the first frame of each time bin.
 
@@ -20,7 +26,7 @@ def time_bin_starts(time, bin_size: float) -> np.ndarray:
     if not (np.isfinite(bin_size) and bin_size > 0):
         raise TessBackmlError(f"bin_size must be a positive number of hours, got {bin_size}")
     time = np.asarray(time, dtype=float)
-    orbit = np.concatenate([[0], np.cumsum(np.diff(time) > ORBIT_GAP_DAYS)])
+    orbit = orbits(time)
     labels = np.empty(len(time), np.int64)
     width = bin_size / 24.0
     offset = 0
@@ -69,8 +75,8 @@ def _reconstruction(time, values, starts):
     centres = np.add.reduceat(time, starts) / count
     means = np.add.reduceat(values, starts, axis=0) / count[:, None]
     out = np.empty_like(values)
-    orbit_of_bin = np.concatenate([[0], np.cumsum(np.diff(centres) > ORBIT_GAP_DAYS)])
-    orbit_of_frame = np.concatenate([[0], np.cumsum(np.diff(time) > ORBIT_GAP_DAYS)])
+    orbit_of_frame = orbits(time)
+    orbit_of_bin = orbit_of_frame[starts]  # bins never span an orbit gap
     for orbit in np.unique(orbit_of_bin):
         nodes = orbit_of_bin == orbit
         frames = orbit_of_frame == orbit
