@@ -6,11 +6,15 @@ from conftest import shared_file
 
 from tess_backml.model.real import (
     REAL_FEATURE_NAMES,
+    REAL_FEATURE_SET,
     explained_variance,
     leave_one_out,
+    model_error,
+    outside_domain,
     place_features,
     series_features,
     sl_left,
+    training_domain,
 )
 from tess_backml.series import read_series
 
@@ -70,8 +74,9 @@ def test_a_model_trained_on_real_series_corrects_the_real_s12_cutout_and_s15_tpf
     assert main(["-q", "train", *light_curves, "--ephemeris", ephemeris, "--out", str(model)]) == 0
     assert "leave one series out: SL left median" in capsys.readouterr().out
     loaded = load_model(model)
-    assert loaded.meta["feature_set"] == "real-1" and len(loaded.meta["training_files"]) == len(light_curves)
+    assert loaded.meta["feature_set"] == REAL_FEATURE_SET and len(loaded.meta["training_files"]) == len(light_curves)
     assert set(loaded.meta["error_model"]) == {"floor", "fraction"}
+    assert loaded.meta["domain"]["moon_angle"] < loaded.meta["domain"]["moon_camera_angle"] + 90
     for name in ("real/tess-s0012-2-1_tesscut_1x1.fits", "real/tess-s0015-2-3_spoc_tpf_11x11_100cad.fits"):
         out = tmp_path / ("corrected_" + name.split("/")[-1])
         status = main(["-q", "correct", str(shared_file(name)), "--model", str(model), "--ephemeris", ephemeris, "--out", str(out)])
@@ -86,3 +91,88 @@ def test_a_model_trained_on_real_series_corrects_the_real_s12_cutout_and_s15_tpf
     # mixing real series and cube training sets is refused with one line
     status = main(["-q", "train", light_curves[0], "cube.npz", "--out", str(tmp_path / "x.npz")])
     assert status == 2 and "not both" in capsys.readouterr().err
+
+
+def test_the_training_domain_flags_a_body_nearer_than_any_training_cadence_and_widens_the_error():
+    rng = np.random.default_rng(3)
+    features = rng.uniform(0.5, 1.0, (200, len(REAL_FEATURE_NAMES)))  # every angle 45-90 deg
+    domain = training_domain(features, np.linspace(0, 100, 200))
+    assert domain["moon_angle"] == pytest.approx(features[:, REAL_FEATURE_NAMES.index("moon_angle")].min() * 90)
+    assert domain["bright_sl"] == pytest.approx(99.0)
+    assert not outside_domain(domain, features).any()
+    near = features[:3].copy()
+    near[0, REAL_FEATURE_NAMES.index("moon_angle")] = 5 / 90  # the Moon in the field
+    near[1, REAL_FEATURE_NAMES.index("earth_camera_angle")] = (domain["earth_camera_angle"] - 1.0) / 90  # within the margin
+    near[2, REAL_FEATURE_NAMES.index("earth_camera_angle")] = (domain["earth_camera_angle"] - 5.0) / 90
+    np.testing.assert_array_equal(outside_domain(domain, near), [True, False, True])
+    assert not outside_domain(None, near).any()  # models that record no domain flag nothing
+    meta = {"error_model": {"floor": 3.0, "fraction": 0.5}, "domain": domain}
+    flux = np.array([10.0, 10.0, 500.0])
+    error = model_error(meta, flux, outside=np.array([False, True, True]))
+    assert error[0] == pytest.approx(np.hypot(3.0, 5.0))
+    assert error[1] == pytest.approx(99.0)  # at least the bright light the model learnt
+    assert error[2] == pytest.approx(np.hypot(np.hypot(3.0, 250.0), 500.0))  # or the light itself
+
+
+def test_the_default_model_ships_without_pickle_and_records_how_it_was_made():
+    from tess_backml.model import DEFAULT_MODEL, default_model_path, load_model
+
+    loaded = load_model(DEFAULT_MODEL)
+    assert default_model_path().endswith("default_model.npz")
+    meta = loaded.meta
+    assert meta["feature_set"] == REAL_FEATURE_SET and meta["kind"] == "gbt"
+    assert len(meta["training_files"]) == len(meta["series"]) >= 20
+    assert meta["recipe"]["max_leaf_nodes"] == 7 and meta["recipe"]["minutes"] == 30.0
+    assert meta["held_out"]["sl_left_median"] <= 0.5
+    assert set(meta["domain"]) >= {"earth_angle", "moon_angle", "bright_sl"}
+    with np.load(default_model_path(), allow_pickle=False) as arrays:
+        assert all(arrays[key].dtype != object for key in arrays.files)
+
+
+def test_the_default_model_corrects_real_files_from_python_and_the_command_line(tmp_path, capsys):
+    from astropy.io import fits
+
+    from tess_backml import ScatterLightCorrector
+    from tess_backml.cli import main
+    from tess_backml.corrector import OUTSIDE_TRAINING
+
+    ephemeris = str(shared_file("ephemeris/20190101_tess_ephem.csv").parent)
+    series = read_series(shared_file("real/tess-s0012-2-1_tesscut_1x1.fits")).binned(30.0)
+    corrector = ScatterLightCorrector(12, 2, 1, model="default", ephemeris=ephemeris)
+    sl, error = corrector.evaluate_scatterlight_model(np.array([series.row]), np.array([series.column]), series.time, method="model")
+    assert sl.shape == error.shape == (series.time.size, 1, 1)
+    assert np.isfinite(sl).mean() >= 0.9 and np.all(error[np.isfinite(sl)] > 0)
+    assert not (corrector.flags & OUTSIDE_TRAINING).any()  # the Earth and Moon stay where the model learnt
+    # the cutout is one of the training series: the model follows its light closely
+    assert sl_left(series.sl, sl[:, 0, 0]) < 0.6
+    for name in ("real/tess-s0012-2-1_tesscut_1x1.fits", "real/tess-s0015-2-3_spoc_tpf_11x11_100cad.fits"):
+        out = tmp_path / ("corrected_" + name.split("/")[-1])
+        status = main(["-q", "correct", str(shared_file(name)), "--model", "default", "--ephemeris", ephemeris, "--out", str(out)])
+        assert status == 0, capsys.readouterr().err
+        with fits.open(out) as hdul:
+            assert hdul[0].header["SLMODEL"] == "default"  # the shipped model, by name
+            finite = np.isfinite(hdul[1].data["SL_MODEL"]).reshape(len(hdul[1].data), -1).all(axis=1)
+            assert finite.mean() >= 0.9
+
+
+@pytest.mark.slow
+def test_the_documented_command_retrains_the_default_model(tmp_path, capsys):
+    """The command in docs/cli.md rebuilds the shipped model from the shared series: the
+    same leave-one-series-out figures and the same predictions."""
+    from tess_backml.cli import main
+    from tess_backml.model import load_model
+
+    data = shared_file("real/tess-s0012-2-1_tesscut_1x1.fits").parent.parent
+    shipped = load_model("default")
+    files = [str(data / "real" / "lightcurves" / name) for name in shipped.meta["training_files"][:-1]]
+    files = [f if (data / "real" / "lightcurves" / f.split("/")[-1]).exists() else
+             str(data / "real" / "lightcurves" / "eleanor-reference" / f.split("/")[-1]) for f in files]
+    files.append(str(data / "real" / shipped.meta["training_files"][-1]))
+    out = tmp_path / "retrained.npz"
+    assert main(["-q", "train", *files, "--ephemeris", str(data / "ephemeris"), "--out", str(out)]) == 0
+    retrained = load_model(out)
+    for key in ("sl_left_median", "sl_left_max"):
+        assert retrained.meta["held_out"][key] == pytest.approx(shipped.meta["held_out"][key], abs=0.02)
+    features = np.random.default_rng(0).uniform(0, 1, (500, len(REAL_FEATURE_NAMES))).astype(np.float32)
+    features[:, -1] = np.random.default_rng(1).integers(1, 5, 500)
+    np.testing.assert_allclose(retrained.model.predict(features), shipped.model.predict(features), rtol=1e-3, atol=0.1)

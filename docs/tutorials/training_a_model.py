@@ -141,7 +141,27 @@ if results:
 # "SL left" is the RMS of the real SL minus the model over the RMS of the real SL: 1
 # means nothing removed. A model trained on the simulator catches when the light
 # comes in some of these series, but not how much. Trained on real series instead,
-# gradient-boosted trees with the real-1 features leave a median 0.60 of the SL of a
-# series they never saw (`benchmarks/bench_real.py`, leave one series out), which is
-# not yet good enough to ship as a default. Where the real light matters, build an SL
-# cube of the sector from its FFIs (tutorial 1): the cube measures the light as it is.
+# gradient-boosted trees with the `real-2` features leave a median 0.44 of the SL of a
+# series they never saw (`benchmarks/bench_real.py`, leave one series out over 28
+# series; 0.18-0.83, but one series, S2 camera 2, gets 1.75: worse than nothing).
+# Those trees, trained on all 28 series, ship as the **default model**:
+# `ScatterLightCorrector(sector, camera, ccd, model="default", ephemeris=...)` or
+# `tess-backml correct FILE --model default --ephemeris DIR`. Its metadata holds its
+# training files, recipe and held-out figures:
+
+# %%
+from tess_backml.model import load_model  # noqa: E402
+
+default = load_model("default").meta
+print(f"{default['kind']} trees, feature set {default['feature_set']}, {len(default['training_files'])} training series, "
+      f"{default['training_samples']} 30-min means")
+print(f"held out, one series at a time: SL left median {default['held_out']['sl_left_median']:.2f}, "
+      f"worst {default['held_out']['sl_left_max']:.2f}")
+print(f"error: hypot({default['error_model']['floor']:.1f} e-/s, {default['error_model']['fraction']:.2f} x SL)")
+
+# %% [markdown]
+# Where the Earth or the Moon comes nearer the pixels or the boresight than in any of
+# the training series, the model says so: those times carry the flag
+# `OUTSIDE_TRAINING` and an error at least as large as the bright light it learnt.
+# Where the real light matters, build an SL cube of the sector from its FFIs
+# (tutorial 1): the cube measures the light as it is.

@@ -423,7 +423,8 @@ COMMANDS = [
                 option("tpf", help="target pixel file (FITS)"),
                 OneOf([
                     option("--cube", help="SL cube FITS of the TPF's sector/camera/CCD"),
-                    option("--model", help="model file (from 'train'): the SL from geometry alone, no cube"),
+                    option("--model", help="model file (from 'train'), or 'default' for the model shipped with the package "
+                           "(trained on real series): the SL from geometry alone, no cube"),
                 ]),
                 option("--ephemeris", help="with --model: " + EPHEMERIS_HELP),
                 option("--out", required=True, help="corrected TPF (FITS)"),

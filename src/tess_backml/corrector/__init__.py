@@ -44,10 +44,20 @@ Edges, handled explicitly (see ``ScatterLightCorrector.flags``):
   edges of a data gap, take the nearest bin's value (flag ``EXTRAPOLATED``);
 * other times in a gap (e.g. the downlink at perigee) or beyond the cube but
   inside the sector get NaN (flags ``IN_GAP``, ``OUTSIDE_CUBE``);
-* times outside the sector or pixels off the science region raise an error.
+* times outside the sector or pixels off the science region raise an error;
+* with a model, times when the Earth or the Moon is nearer the pixels or the
+  boresight than in any of its training series get the flag ``OUTSIDE_TRAINING``
+  and an error at least as large as the bright light the model learnt.
 """
 
-from .operator import EXTRAPOLATED, IN_GAP, OUTSIDE_CUBE, CubeInterpolator, SLEvaluator
+from .operator import (
+    EXTRAPOLATED,
+    IN_GAP,
+    OUTSIDE_CUBE,
+    OUTSIDE_TRAINING,
+    CubeInterpolator,
+    SLEvaluator,
+)
 from .scatter_light import ScatterLightCorrector, correct
 from .splines import spline_weights
 from .tpf import lightkurve_module, tpf_corner
@@ -56,6 +66,7 @@ __all__ = [
     "EXTRAPOLATED",
     "IN_GAP",
     "OUTSIDE_CUBE",
+    "OUTSIDE_TRAINING",
     "CubeInterpolator",
     "SLEvaluator",
     "ScatterLightCorrector",

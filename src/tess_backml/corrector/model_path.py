@@ -10,6 +10,7 @@ from .operator import (
     FIRST_SCIENCE_ROW,
     LAST_SCIENCE_COLUMN,
     LAST_SCIENCE_ROW,
+    OUTSIDE_TRAINING,
     CubeInterpolator,
     check_on_science_region,
 )
@@ -31,7 +32,10 @@ class ModelEvaluator:
     this costs little accuracy and makes 10^7 pixel-times take a fraction of a second.
 
     The error comes from the model's error model (fitted to held-out residuals, growing
-    with the light), or is its held-out RMS error: a systematic uncertainty.
+    with the light), or is its held-out RMS error: a systematic uncertainty. Times when
+    the Earth or the Moon is nearer the pixels or the boresight than in any training
+    cadence are flagged ``OUTSIDE_TRAINING``, and their error is at least the bright
+    light the model learnt (see :func:`tess_backml.model.real.model_error`).
 
     Parameters
     ----------
@@ -53,8 +57,8 @@ class ModelEvaluator:
         self.span, self.ephemeris = span, ephemeris
 
     def evaluate(self, rows, cols, btjd):
-        from ..model import predict_cube
-        from ..model.real import model_error
+        from ..model.evaluation import model_features
+        from ..model.real import model_error, outside_domain
 
         start, stop = self.span
         if btjd.min() < start or btjd.max() > stop:
@@ -67,14 +71,19 @@ class ModelEvaluator:
         first, last = max(btjd.min() - step, start), min(btjd.max() + step, stop)
         time_nodes = np.linspace(first, last, max(int(np.ceil((last - first) / step)) + 1, 3))
         row_nodes, col_nodes = _nodes(rows, MODEL_NODE_PIXELS), _nodes(cols, MODEL_NODE_PIXELS)
-        predicted = predict_cube(
-            self.model, self.sector, self.camera, self.ccd, row_nodes, col_nodes, time_nodes,
+        features = model_features(
+            self.sector, self.camera, self.ccd, row_nodes, col_nodes, time_nodes,
             ephemeris=self.ephemeris, feature_set=self.meta.get("feature_set"),
         )
+        predicted = self.model.predict(features).reshape(time_nodes.size, row_nodes.size, col_nodes.size)
         # the predictions on the nodes are a cube like any other: interpolate them the same way
         half_bin = float(np.median(np.diff(time_nodes)) / 2)
         nodes = CubeInterpolator(
             time_nodes, predicted, np.zeros_like(predicted), row_nodes, col_nodes, half_bin, [], self.span, self.sector
         )
         flux, _, flags = nodes.evaluate(rows, cols, btjd)
-        return flux, model_error(self.meta, flux), flags
+        node_outside = outside_domain(self.meta.get("domain"), features).reshape(time_nodes.size, -1).any(axis=1)
+        # a time is outside when either node around it is
+        outside = np.interp(btjd, time_nodes, node_outside.astype(float)) > 0
+        flags[outside] |= OUTSIDE_TRAINING
+        return flux, model_error(self.meta, flux, outside[:, None, None]), flags

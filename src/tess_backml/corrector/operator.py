@@ -26,6 +26,8 @@ from .splines import (
 log = logging.getLogger(__name__)
 
 EXTRAPOLATED, IN_GAP, OUTSIDE_CUBE = 1, 2, 4
+#: Model path only: a body nearer the pixels or the boresight than the model's training saw.
+OUTSIDE_TRAINING = 8
 LAST_SCIENCE_ROW = FIRST_SCIENCE_ROW + SCIENCE_SIZE - 1
 LAST_SCIENCE_COLUMN = FIRST_SCIENCE_COLUMN + SCIENCE_SIZE - 1
 
@@ -35,7 +37,7 @@ class SLEvaluator(Protocol):
 
     def evaluate(self, rows: np.ndarray, cols: np.ndarray, btjd: np.ndarray):
         """``(flux, error, flags)``: (ntimes, nrows, ncols) float32 e-/s, and per time 0
-        or a sum of ``EXTRAPOLATED``, ``IN_GAP``, ``OUTSIDE_CUBE``."""
+        or a sum of ``EXTRAPOLATED``, ``IN_GAP``, ``OUTSIDE_CUBE``, ``OUTSIDE_TRAINING``."""
 
 
 def check_on_science_region(points, low: int, high: int, name: str):

@@ -28,8 +28,9 @@ class ScatterLightCorrector:
         An SL cube FITS file (made by this package or by the original tess-backml).
         Default ``./data/ffi_sl_cube_sectorNNN_C-D.fits``, as in the original.
     model : str or path-like, optional
-        A model file (from ``tess-backml train``): the SL from the Earth/Moon
-        geometry alone, with ``method="model"``; no cube is needed.
+        A model file (from ``tess-backml train``), or ``"default"``: the model shipped
+        with the package, trained on real series. The SL from the Earth/Moon geometry
+        alone, with ``method="model"``; no cube is needed.
     ephemeris : Ephemeris or str, optional
         Where TESS was, for the model's geometry: an
         :class:`~tess_backml.geometry.Ephemeris`, a JPL Horizons table path, or None
@@ -45,7 +46,8 @@ class ScatterLightCorrector:
         Cube times, BTJD.
     flags : ndarray
         Per evaluated time, after :meth:`evaluate_scatterlight_model`: 0, or a sum of
-        ``EXTRAPOLATED`` (1), ``IN_GAP`` (2), ``OUTSIDE_CUBE`` (4).
+        ``EXTRAPOLATED`` (1), ``IN_GAP`` (2), ``OUTSIDE_CUBE`` (4) and, for a model,
+        ``OUTSIDE_TRAINING`` (8: the Earth or Moon nearer than in its training).
     """
 
     MODEL_NODE_PIXELS = MODEL_NODE_PIXELS
@@ -145,8 +147,8 @@ class ScatterLightCorrector:
         -------
         sl_flux, sl_fluxerr : ndarray (ntimes, nrows, ncols) float32
             e-/s; NaN at times flagged ``IN_GAP`` or ``OUTSIDE_CUBE`` (see :attr:`flags`).
-            With the model, the error is the model's held-out RMS error: a
-            systematic uncertainty, the same at every pixel and time.
+            With a model, the error comes from its error model (fitted to held-out
+            residuals: a floor and a share of the light), or is its held-out RMS error.
         """
         from ..geometry import to_btjd
 

@@ -181,8 +181,9 @@ def format_table(table: dict) -> str:
     return "\n".join(lines)
 
 
-def predict_cube(model, sector, camera, ccd, rows, cols, times, ephemeris=None, feature_set=None) -> np.ndarray:
-    """The model's SL (ntimes, nrows, ncols) at 1-based CCD ``rows`` x ``cols`` and BTJD ``times``.
+def model_features(sector, camera, ccd, rows, cols, times, ephemeris=None, feature_set=None) -> np.ndarray:
+    """A model's features (ntimes * nrows * ncols, nfeatures), time-major, at 1-based CCD
+    ``rows`` x ``cols`` and BTJD ``times``.
 
     ``feature_set``: the features the model was trained on (its file's ``feature_set``;
     default the cube training sets' ``geometry-2``)."""
@@ -192,8 +193,7 @@ def predict_cube(model, sector, camera, ccd, rows, cols, times, ephemeris=None, 
 
     rows, cols, times = np.asarray(rows, float), np.asarray(cols, float), np.asarray(times, float)
     if feature_set == REAL_FEATURE_SET:
-        features = grid_features(sector, camera, ccd, rows, cols, times, ephemeris)
-        return model.predict(features).reshape(times.size, rows.size, cols.size)
+        return grid_features(sector, camera, ccd, rows, cols, times, ephemeris)
     if feature_set not in (None, FEATURE_SET):
         raise TessBackmlError(f"unknown feature set {feature_set!r}")
     grid_rows, grid_cols = np.meshgrid(rows, cols, indexing="ij")
@@ -207,5 +207,11 @@ def predict_cube(model, sector, camera, ccd, rows, cols, times, ephemeris=None, 
             "size": maps[f"{body}_angular_size"],
         }
         vectors[body] = {"camera_angle": np.asarray(table[f"{body.capitalize()}_Camera_Angle"], float)}
-    features = geometry_features(body_maps, vectors, rows, cols)
-    return model.predict(features).reshape(times.size, rows.size, cols.size)
+    return geometry_features(body_maps, vectors, rows, cols)
+
+
+def predict_cube(model, sector, camera, ccd, rows, cols, times, ephemeris=None, feature_set=None) -> np.ndarray:
+    """The model's SL (ntimes, nrows, ncols) at 1-based CCD ``rows`` x ``cols`` and BTJD
+    ``times``; ``feature_set`` as in :func:`model_features`."""
+    features = model_features(sector, camera, ccd, rows, cols, times, ephemeris, feature_set)
+    return model.predict(features).reshape(np.size(times), np.size(rows), np.size(cols))

@@ -22,6 +22,8 @@ from .features import FEATURE_NAMES, FEATURE_SET
 from .real import REAL_FEATURE_NAMES, REAL_FEATURE_SET
 
 MODEL_FORMAT = "tess-backml-model-1"
+#: The name that selects the model shipped with the package (see :func:`default_model_path`).
+DEFAULT_MODEL = "default"
 #: The feature sets this version computes, and their feature names.
 FEATURE_SETS = {FEATURE_SET: FEATURE_NAMES, REAL_FEATURE_SET: REAL_FEATURE_NAMES}
 BASELINE_PREFIX = "baseline__"
@@ -59,8 +61,26 @@ def save_model(model, path, metadata: dict, baseline=None, feature_set: str = FE
     return str(path)
 
 
+def default_model_path() -> str:
+    """The model shipped with the package: gradient-boosted trees trained on the 28
+    shared real series (SPOC light curves' ``SAP_BKG`` and a TESScut, Sectors 1-23, all
+    cameras), feature set ``real-2``. Its metadata lists the training files, the recipe,
+    the leave-one-series-out figures and its error model; ``docs/cli.md`` gives the
+    command that retrains it."""
+    from importlib import resources
+
+    path = resources.files("tess_backml.model").joinpath("data", "default_model.npz")
+    if not path.is_file():
+        raise FileFormatError("the default model is missing from this installation of tess-backml: reinstall it")
+    return str(path)
+
+
 def load_model(path) -> LoadedModel:
-    """Read a model file: (model, baseline, metadata). Refuses anything else with a clear message."""
+    """Read a model file: (model, baseline, metadata). Refuses anything else with a clear
+    message. ``path`` may be ``"default"``: the model shipped with the package
+    (:func:`default_model_path`; a file named so is ``./default``)."""
+    if str(path) == DEFAULT_MODEL:
+        path = default_model_path()
     try:
         with np.load(path, allow_pickle=False) as data:
             if not isinstance(data, np.lib.npyio.NpzFile):

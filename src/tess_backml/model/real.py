@@ -14,8 +14,19 @@ features (set :data:`REAL_FEATURE_SET`) are, per body (Earth, then Moon):
     Its angle from the camera boresight, in units of 90 deg.
 ``<body>_phase``
     Its phase angle (Sun-body-spacecraft), in units of 180 deg: a full Earth is 0,
-    a new one 1. Without it, leave-one-series-out predictions of the shared real
-    series left 0.71 of their SL (median), with it 0.61.
+    a new one 1.
+
+and the ``camera`` number (1-4): the cameras sit at different places in the array,
+so the same angles reach them through different parts of the sunshade.
+
+Why these (leave one series out over the 28 shared real series, median SL left): the
+pixel angles, azimuths and sizes alone 0.71; with the phase 0.61 (set ``real-1``);
+with the camera number as well and smaller trees (:data:`REAL_TREES`) 0.46 (this
+set, ``real-2``). Tried and not kept: the Sun's angle (0.52-0.57 but a worse worst
+series), the CCD number (0.51-0.58), the bodies' azimuth around the boresight and the
+pixel's place in the camera (0.55-0.59), a ridge fit in front of the trees (0.46-0.65,
+depending on the tree size), bagging over series (0.47-0.56), Poisson, absolute and
+quantile losses (0.56-0.79), monotonic constraints (0.64).
 
 Scores (:func:`sl_left`, :func:`explained_variance`) compare a model with the real SL
 on the series' own cadences.
@@ -27,9 +38,9 @@ import numpy as np
 
 from ..constants import BODIES
 
-REAL_FEATURE_SET = "real-1"
+REAL_FEATURE_SET = "real-2"
 _PER_BODY = ("angle", "sin_azimuth", "cos_azimuth", "size", "camera_angle", "phase")
-REAL_FEATURE_NAMES = tuple(f"{body}_{name}" for body in BODIES for name in _PER_BODY)
+REAL_FEATURE_NAMES = tuple(f"{body}_{name}" for body in BODIES for name in _PER_BODY) + ("camera",)
 
 
 def phase_angles(vectors, jd_tdb) -> dict:
@@ -75,6 +86,7 @@ def grid_features(sector, camera, ccd, rows, cols, times, ephemeris=None) -> np.
             camera_angle[per_time, 0] / 90.0,
             phases[body][per_time] / 180.0,
         ]
+    columns.append(np.full(per_time.size, float(geometry.camera)))
     return np.column_stack(columns).astype(np.float32)
 
 
@@ -115,9 +127,40 @@ def leave_one_out(features, targets, make_model) -> list:
 
 
 #: Gradient-boosted trees for real series: small trees, large leaves, a slow rate (with
-#: 26 training series, larger trees only learn the series by heart).
-REAL_TREES = {"max_iter": 150, "learning_rate": 0.05, "max_leaf_nodes": 15, "min_samples_leaf": 40,
+#: 27 training series, larger trees learn the series by heart: 15 leaves left 0.54 of
+#: the held-out SL, 7 leaves 0.46, 5 leaves 0.50-0.53, 3 leaves 0.60-0.67).
+REAL_TREES = {"max_iter": 150, "learning_rate": 0.05, "max_leaf_nodes": 7, "min_samples_leaf": 40,
               "l2_regularization": 1.0}
+
+
+#: The angles whose training range bounds where a real-series model is trusted: a body
+#: nearer a pixel's line of sight or the boresight than any training cadence saw (by more
+#: than :data:`DOMAIN_MARGIN_DEG`) is outside what the model learnt. In the shared
+#: series this is the Moon crossing the field of S20 camera 1 (3.6 deg from the
+#: pixel; 140,000 e-/s), which no other series comes within 28 deg of.
+DOMAIN_ANGLES = ("earth_angle", "earth_camera_angle", "moon_angle", "moon_camera_angle")
+DOMAIN_MARGIN_DEG = 2.0
+
+
+def training_domain(features, targets) -> dict:
+    """What a model trained on ``features`` (rows of :data:`REAL_FEATURE_NAMES`) and SL
+    ``targets`` learnt: the smallest of each of :data:`DOMAIN_ANGLES` (deg), and
+    ``bright_sl``, the 99th percentile of the SL (e-/s)."""
+    features = np.asarray(features, float)
+    domain = {name: float(features[:, REAL_FEATURE_NAMES.index(name)].min() * 90.0) for name in DOMAIN_ANGLES}
+    domain["bright_sl"] = float(np.percentile(np.asarray(targets, float), 99))
+    return domain
+
+
+def outside_domain(domain, features) -> np.ndarray:
+    """True for the rows of ``features`` outside a model's :func:`training_domain`
+    (all False for models that record none)."""
+    features = np.asarray(features)
+    outside = np.zeros(len(features), bool)
+    for name in DOMAIN_ANGLES:
+        if domain and name in domain:
+            outside |= features[:, REAL_FEATURE_NAMES.index(name)] * 90.0 < domain[name] - DOMAIN_MARGIN_DEG
+    return outside
 
 
 def error_model(truth, predicted) -> dict:
@@ -133,16 +176,26 @@ def error_model(truth, predicted) -> dict:
     return {"floor": floor, "fraction": fraction}
 
 
-def model_error(meta: dict, flux) -> np.ndarray:
-    """The error of a model's SL: from its error model, else its held-out RMS error."""
+def model_error(meta: dict, flux, outside=None) -> np.ndarray:
+    """The error of a model's SL: from its error model, else its held-out RMS error.
+
+    Where ``outside`` (broadcast against ``flux``) is True, the model extrapolates: the
+    error is at least the bright light it learnt (its domain's ``bright_sl``), since the
+    light there may be anything up to that and beyond."""
+    flux = np.asarray(flux, float)
     errors = meta.get("error_model")
     if errors:
-        return np.hypot(errors["floor"], errors["fraction"] * np.asarray(flux, float)).astype(np.float32)
-    return np.full_like(np.asarray(flux, np.float32), float(meta.get("model_rmse", np.nan)))
+        error = np.hypot(errors["floor"], errors["fraction"] * flux)
+    else:
+        error = np.full_like(flux, float(meta.get("model_rmse", np.nan)))
+    if outside is not None and np.any(outside):
+        bright = float((meta.get("domain") or {}).get("bright_sl", np.nan))
+        error = np.where(outside, np.fmax(np.hypot(error, flux), bright), error)
+    return error.astype(np.float32)
 
 
 def train_real_model(paths, ephemeris=None, minutes: float = 30.0, seed: int = 0, evaluate: bool = True):
-    """Gradient-boosted trees (feature set real-1) trained on real series.
+    """Gradient-boosted trees (feature set :data:`REAL_FEATURE_SET`) trained on real series.
 
     Parameters
     ----------
@@ -193,6 +246,7 @@ def train_real_model(paths, ephemeris=None, minutes: float = 30.0, seed: int = 0
             "sl_left_max": float(np.max(left)),
         }
         meta["error_model"] = error_model(np.concatenate(targets), np.concatenate(held))
+    meta["domain"] = training_domain(np.vstack(features), np.concatenate(targets))
     model = make().fit(np.vstack(features), np.concatenate(targets))
     meta["training_seconds"] = time.perf_counter() - started
     return model, meta
