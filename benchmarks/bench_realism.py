@@ -136,6 +136,9 @@ def main():
         ("rise time h, 10th percentile", np.percentile(rr, 10) if rr.size else np.nan, np.percentile(sr, 10) if sr.size else np.nan),
     ):
         print(f"{label:28s}{a:14.3g}{b:14.3g}{b / a if a else np.nan:10.2f}")
+    median_ratio, tail_ratio = np.median(sm) / np.median(rm), np.percentile(sm, 90) / np.percentile(rm, 90)
+    verdict = "within" if 0.5 <= median_ratio <= 2 and 1 / 3 <= tail_ratio <= 3 else "NOT within"
+    print(f"simulator's 2-h miss {verdict} 2x (median: {median_ratio:.2f}x) / 3x (90th percentile: {tail_ratio:.2f}x) of the real one")
     worst = int(np.argmax(rm))
     print(f"\nworst real series: {real[worst][0]} ({100 * rm[worst]:.1f}% missed with 2-h bins)")
     am, factor = adaptive(real)

@@ -41,7 +41,7 @@ def cache_key(source, sector, camera, ccd, quality_bits, candidates) -> str:
     digest = hashlib.sha1()
     for array in (source.time, source.quality, candidates):
         digest.update(np.ascontiguousarray(array).tobytes())
-    identity = (type(source).__name__, getattr(source, "seed", None), quality_bits)
+    identity = (type(source).__name__, getattr(source, "seed", None), getattr(source, "light_model_version", None), quality_bits)
     digest.update(repr(identity).encode())
     return f"s{sector:04d}-{camera}-{ccd}-{digest.hexdigest()[:16]}"
 

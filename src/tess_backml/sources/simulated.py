@@ -43,7 +43,7 @@ from ..constants import (
 from ..errors import TessBackmlError
 from . import sim_files
 from .base import FFISource
-from .sim_light import ScatteredLightModel
+from .sim_light import LIGHT_MODEL_VERSION, ScatteredLightModel
 
 log = logging.getLogger(__name__)
 
@@ -80,6 +80,8 @@ class SimulatedSector(FFISource):
     """
 
     cheap_read = "frames"
+    #: The version of its light (see :mod:`tess_backml.sources.sim_light`).
+    light_model_version = LIGHT_MODEL_VERSION
 
     def __init__(self, sector=4, camera=1, ccd=1, cadence_s=None, seed=0, gap_days=1.0, n_stars=20000, ephemeris=None):
         from .. import geometry
