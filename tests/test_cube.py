@@ -105,6 +105,51 @@ def test_same_cube_from_every_source_kind(sim, tmp_path):
     assert np.allclose(by_rows.scatter_err_cube, by_frames.scatter_err_cube, rtol=1e-5)
 
 
+@pytest.mark.slow
+def test_a_mast_cube_is_read_once_in_tiles_whose_memory_is_set_not_by_the_sector(sim, tmp_path):
+    """Local MAST cubes: the static scene from the dark frames alone, then tiles of rows x
+    frames (as many frames as memory_gb allows), each byte read once; remote ones (whole
+    rows of every frame, row blocks) keep a block's halo from the block before. Every
+    way gives the same cube."""
+    from tess_backml.cube import units
+    from tess_backml.sources import MASTCubeSource
+
+    frames = np.arange(200, 220)
+    cube_file = str(tmp_path / "tess-s0004-1-1-cube.fits")
+    make_astrocut_cube(sim.write_ffis(tmp_path, frames, progress=False), cube_file, sector=4)
+    data_bytes = len(frames) * 2048 * 2048 * 8  # every frame is pooled (none has bad quality)
+
+    def build(source, **options):
+        cube = BackgroundCube(4, 1, 1, img_bin=16, source=source, progress=False, **options)
+        cube.prepare()
+        prepared = source.bytes_read
+        cube.run_units()
+        return cube, source.bytes_read - prepared
+
+    whole, whole_bytes = build(MASTCubeSource(cube_file))
+    tiny = 6 * 64 * 2048 * units.TILE_BYTES_PER_VALUE / 2**30  # six frames per tile
+    tiled, tiled_bytes = build(MASTCubeSource(cube_file), memory_gb=tiny)
+    rows, rows_bytes = build(MASTCubeSource(cube_file, memmap=False))
+    assert whole.pooling.tile_frames >= len(frames) and tiled.pooling.tile_frames == 6
+    assert {unit[0] for unit in tiled.work_units()} == {"tile"} and {unit[0] for unit in rows.work_units()} == {"rows"}
+    assert whole_bytes == tiled_bytes == data_bytes  # each pooled byte once, science columns only
+    assert rows_bytes == pytest.approx(data_bytes * 2136 / 2048)  # whole rows, the halos kept
+    for other in (tiled, rows):
+        np.testing.assert_array_equal(other.scatter_cube, whole.scatter_cube)
+        np.testing.assert_array_equal(other.scatter_err_cube, whole.scatter_err_cube)
+        np.testing.assert_array_equal(other.pixel_counts, whole.pixel_counts)
+    # without the kept halos (as Dask tasks are), the same cube from twice the reads
+    again = MASTCubeSource(cube_file)
+    alone = BackgroundCube(4, 1, 1, img_bin=16, source=again, progress=False, memory_gb=tiny)
+    alone.prepare()
+    for unit in alone.work_units():
+        alone.apply_unit(unit, alone.compute_unit(unit))
+    alone.finish()
+    np.testing.assert_array_equal(alone.scatter_cube, whole.scatter_cube)
+    with pytest.raises(TessBackmlError, match="memory_gb must be a positive"):
+        BackgroundCube(4, 1, 1, source=again, memory_gb=0)
+
+
 # --------------------------------------------------------------------------- files
 def original_reader(path):
     """The reading code path of the original tess-backml ScatterLightCorrector."""

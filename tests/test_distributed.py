@@ -95,9 +95,9 @@ def test_a_killed_build_resumes_without_redoing_finished_units(tmp_path, monkeyp
     computed = []
     original = BackgroundCube.compute_unit
 
-    def counting(self, unit):
+    def counting(self, unit, *reader):
         computed.append(unit)
-        return original(self, unit)
+        return original(self, unit, *reader)
 
     monkeypatch.setattr(BackgroundCube, "compute_unit", counting)
     assert main([*argv, "--out", str(out), "--resume"]) == 0

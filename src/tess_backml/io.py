@@ -309,8 +309,8 @@ class Checkpoint:
                 json.dump(self.identity, stream)
 
     def _path(self, unit):
-        kind, start = unit
-        return self.directory / f"{kind}-{int(start):05d}.npz"
+        kind, *where = unit
+        return self.directory / ("-".join([kind, *(f"{int(value):05d}" for value in where)]) + ".npz")
 
     def save(self, unit, result: dict):
         with atomic_output(self._path(unit), "wb") as stream:

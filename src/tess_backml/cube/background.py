@@ -39,9 +39,13 @@ class BackgroundCube:
     quality_bits : int or list, optional
         Frames with these quality flags are dropped (default CoarsePoint).
     block_rows : int, optional
-        Rows per block when a source is read in row blocks (MAST cubes). Memory
-        is about ``(block_rows + 2 * halo) * nframes * 28`` kB (measured; the halo
-        is 32 rows at img_bin 16), plus the source's read buffer.
+        Rows per block when a source is read in row blocks (MAST cubes).
+    memory_gb : float
+        Memory for the pixels of one work unit of a local MAST cube (a tile of
+        ``block_rows`` rows plus their halo x as many frames as fit): the build's
+        memory does not grow with the sector's length. Remote MAST cubes are read
+        in whole rows of every frame: about ``(block_rows + 4 * img_bin) * nframes *
+        28`` kB.
     progress : bool
         Show progress bars.
     **source_options
@@ -68,7 +72,8 @@ class BackgroundCube:
     FRAME_CHUNK = units.FRAME_CHUNK
 
     def __init__(self, sector: int = 1, camera: int = 1, ccd: int = 1, img_bin: int = 16, downsize: str = "binning",
-                 source="mast", quality_bits=None, block_rows: int | None = None, progress: bool = True, **source_options):
+                 source="mast", quality_bits=None, block_rows: int | None = None, progress: bool = True,
+                 memory_gb: float = 1.0, **source_options):
         from ..geometry import validate_camera_ccd, validate_sector
         from ..sources import resolve_source
 
@@ -83,6 +88,9 @@ class BackgroundCube:
         self.quality = bad_frames(self.source.quality, quality_bits)
         self.block_rows = max(int(block_rows or 2 * self.img_bin), self.img_bin)
         self.block_rows -= self.block_rows % self.img_bin
+        if not np.isfinite(memory_gb) or memory_gb <= 0:
+            raise TessBackmlError(f"memory_gb must be a positive number of GB, got {memory_gb!r}")
+        self.memory_gb = float(memory_gb)
         self.progress = progress
         self.nt = self.source.nframes
         self.time_binned = False
@@ -139,6 +147,7 @@ class BackgroundCube:
             self.source, self.frame_indices, self.dark_frames, self.img_bin, self.rolling, self.block_rows,
             self.static, self.thresholds, self.star_mask, self.strap_mask, self._static_var,
         )
+        self.pooling.tile_frames = units.frames_per_tile(self.pooling, self.memory_gb)
         nbin, n = SCIENCE_SIZE // self.img_bin, len(self.frame_indices)
         self.scatter_cube = np.full((n, nbin, nbin), np.nan, np.float32)
         self.scatter_err_cube = np.full((n, nbin, nbin), np.nan, np.float32)
@@ -148,9 +157,10 @@ class BackgroundCube:
         """The independent parts of the pooling (see :mod:`tess_backml.cube.units`)."""
         return self.pooling.work_units()
 
-    def compute_unit(self, unit) -> dict:
-        """Pool one work unit; a dict of arrays (pure: the same unit gives the same arrays)."""
-        return units.compute_unit(self.pooling, unit)
+    def compute_unit(self, unit, reader=None) -> dict:
+        """Pool one work unit; a dict of arrays (pure: the same unit gives the same arrays;
+        ``reader``, a :class:`~tess_backml.cube.units.RowReuse`, only saves reads)."""
+        return units.compute_unit(self.pooling, unit, reader)
 
     def apply_unit(self, unit, result: dict):
         """Put a work unit's result into the cube."""
@@ -186,11 +196,13 @@ class BackgroundCube:
         """(unit, result) pairs as they finish: in this process, or as tasks on ``client``."""
         from tqdm.auto import tqdm
 
-        description = "row blocks" if self.source.cheap_read != "frames" else "frame chunks"
+        description = {"frames": "frame chunks", "tile": "tiles", "rows": "row blocks"}[todo[0][0] if todo else "rows"]
         bar = tqdm(total=len(todo), desc=description, unit="unit", disable=not self.progress)
         if client is None or not todo:
+            # in order down the CCD, a row block's halo is kept from the block before
+            reader = units.RowReuse(self.source) if self.source.cheap_read == "rows" else None
             for unit in todo:
-                yield unit, self.compute_unit(unit)
+                yield unit, self.compute_unit(unit, reader)
                 bar.update()
         else:
             from distributed import as_completed
@@ -228,8 +240,8 @@ class BackgroundCube:
         return {
             "package_version": __version__, "sector": self.sector, "camera": self.camera, "ccd": self.ccd,
             "img_bin": self.img_bin, "downsize": self.downsize, "rolling": self.rolling, "errors": self.errors,
-            "block_rows": self.block_rows, "frames": digest, "dark_frames": [int(i) for i in self.dark_frames],
-            "source": source,
+            "block_rows": self.block_rows, "tile_frames": self.pooling.tile_frames, "frames": digest,
+            "dark_frames": [int(i) for i in self.dark_frames], "source": source,
         }
 
     # ------------------------------------------------------------------ time

@@ -3,8 +3,10 @@
 The static scene is the median of the dark frames; the star mask comes from it and
 its gradient, thresholded with global statistics of a sparse sample (so a row block
 gets the same mask as the whole image); the strap mask from the strap table.
-Frame-read sources keep the whole static scene; row-read sources (MAST cubes) only
-measure the thresholds here and build the scene and the star mask block by block.
+Frame-read sources and row-read sources whose frame ranges are cheap (local MAST
+cubes: the dark frames of a band of rows are read alone) keep the whole static
+scene; other row-read sources (remote MAST cubes, read in whole rows) only measure
+the thresholds here and build the scene and the star mask block by block.
 """
 
 from __future__ import annotations
@@ -66,7 +68,29 @@ def static_scene(source, dark_frames, darkest_frame: int, img_bin: int, mask_str
         darkest = flux[list(dark_frames).index(darkest_frame)]
         thresholds = StarThresholds.from_samples(*(static[r, c] for r, c in points))
         return StaticScene(static, darkest, thresholds, star_mask(static, thresholds), straps)
+    if source.frame_ranges_cheap:
+        static, darkest = _static_by_bands(source, dark_frames, darkest_frame)
+        thresholds = StarThresholds.from_samples(*(static[r, c] for r, c in points))
+        return StaticScene(static, darkest, thresholds, star_mask(static, thresholds), straps)
     flux, _ = source.read_pixels(np.concatenate([r for r, _ in points]), np.concatenate([c for _, c in points]))
     static = np.median(flux[dark_frames], axis=0).reshape(len(points), -1)
     thresholds = StarThresholds.from_samples(*static)
     return StaticScene(None, None, thresholds, np.zeros((SCIENCE_SIZE, SCIENCE_SIZE), bool), straps)
+
+
+#: Rows per read of the dark frames of a row-read source.
+STATIC_BAND_ROWS = 256
+
+
+def _static_by_bands(source, dark_frames, darkest_frame: int):
+    """Median of the dark frames and the darkest frame, read band of rows by band."""
+    dark_frames = np.asarray(dark_frames)
+    static = np.empty((SCIENCE_SIZE, SCIENCE_SIZE), np.float32)
+    darkest = np.empty_like(static)
+    which = int(np.flatnonzero(dark_frames == darkest_frame)[0])
+    for start in range(0, SCIENCE_SIZE, STATIC_BAND_ROWS):
+        stop = min(start + STATIC_BAND_ROWS, SCIENCE_SIZE)
+        flux, _ = source.read_rows(start, stop, dark_frames)
+        static[start:stop] = np.median(flux, axis=0)
+        darkest[start:stop] = flux[which]
+    return static, darkest

@@ -1,7 +1,10 @@
 """Pooling units: the independent parts of a cube build.
 
-A unit is a chunk of frames (frame-read sources: FFI files, the simulator) or a
-block of rows (row-read sources: MAST cubes). :func:`compute_unit` pools one unit
+A unit is a chunk of frames (frame-read sources: FFI files, the simulator), a tile
+of rows x frames (row-read sources whose frame ranges are cheap: local MAST cubes;
+the static scene and the star mask are made before, so a tile's memory is set by
+its size, not by the sector's length), or a block of rows of every frame (remote
+MAST cubes, read in whole rows). :func:`compute_unit` pools one unit
 (pure: the same unit gives the same arrays), which makes units the tasks of a Dask
 build and the pieces a checkpoint keeps; :func:`apply_unit` puts a result in the
 cube. Both orders give the same cube: the star mask uses global thresholds and a
@@ -39,13 +42,25 @@ class PoolingSetup:
     strap_mask: np.ndarray
     #: Variance factor of the subtracted static scene (a median of the dark frames).
     static_var: float
+    #: Frames per tile (row-read sources with a static scene).
+    tile_frames: int = 0
 
     def work_units(self) -> list:
-        """("frames", first) chunks of :data:`FRAME_CHUNK` frames for frame-read sources,
-        ("rows", first) blocks of ``block_rows`` rows for row-read sources."""
+        """("frames", first) chunks of :data:`FRAME_CHUNK` frames for frame-read sources;
+        ("tile", first row, first frame) tiles of ``block_rows`` x ``tile_frames`` for
+        row-read sources whose static scene is known (frame by frame, down the CCD);
+        else ("rows", first) blocks of ``block_rows`` rows of every frame."""
         if self.source.cheap_read == "frames":
             return [("frames", start) for start in range(0, len(self.frame_indices), FRAME_CHUNK)]
+        if self.static is not None:
+            return [("tile", row, frame) for frame in range(0, len(self.frame_indices), self.tile_frames)
+                    for row in range(0, SCIENCE_SIZE, self.block_rows)]
         return [("rows", start) for start in range(0, SCIENCE_SIZE, self.block_rows)]
+
+    def pooling_halo(self) -> int:
+        """Rows beyond a block that its bins' rolling windows reach (img_bin - 1), in
+        whole bins so the pooling grid stays aligned."""
+        return self.img_bin if self.rolling and self.img_bin > 1 else 0
 
 
 def masked(flux, static, mask):
@@ -55,11 +70,60 @@ def masked(flux, static, mask):
     return flux
 
 
-def compute_unit(setup: PoolingSetup, unit) -> dict:
+#: Bytes per pixel and frame of a tile while it is pooled: flux and error (8), the
+#: rows kept for the next tile (up to 8 more) and the pooling's work arrays (measured
+#: peak, with the source's read, about 20).
+TILE_BYTES_PER_VALUE = 24
+
+
+def frames_per_tile(setup: PoolingSetup, memory_gb: float) -> int:
+    """As many frames as fit in ``memory_gb`` for a tile of ``block_rows`` rows and halo."""
+    rows = setup.block_rows + 2 * setup.pooling_halo()
+    return max(int(memory_gb * 2**30 // (rows * SCIENCE_SIZE * TILE_BYTES_PER_VALUE)), 1)
+
+
+class RowReuse:
+    """Reads the row windows of consecutive row blocks, each byte once: the rows a window
+    shares with the previous one (the blocks' halos) are kept from it, not read again.
+
+    For one process going down the CCD in order; every other read goes to the source.
+    The kept rows are a copy (the caller may change the arrays it gets), so memory
+    grows by the overlap (``2 x halo`` rows) while the bytes read drop from
+    ``(block + 2 x halo) / block`` times the image to once.
+    """
+
+    def __init__(self, source):
+        self.source = source
+        self._kept = None  # (first row, frames, flux, error) of the rows kept
+
+    def read_rows(self, start: int, stop: int, frames, keep: int):
+        kept, self._kept = self._kept, None
+        if kept is not None and np.array_equal(kept[1], frames) and kept[0] <= start < kept[0] + kept[2].shape[1] <= stop:
+            first, _, kept_flux, kept_error = kept
+            shared = first + kept_flux.shape[1] - start
+            flux = np.empty((len(frames), stop - start, SCIENCE_SIZE), np.float32)
+            error = np.empty_like(flux)
+            flux[:, :shared], error[:, :shared] = kept_flux[:, start - first :], kept_error[:, start - first :]
+            del kept, kept_flux, kept_error
+            if stop > start + shared:
+                flux[:, shared:], error[:, shared:] = self.source.read_rows(start + shared, stop, frames)
+        else:
+            del kept
+            flux, error = self.source.read_rows(start, stop, frames)
+        keep = min(keep, stop - start)
+        if keep > 0:
+            self._kept = (stop - keep, np.asarray(frames), flux[:, -keep:].copy(), error[:, -keep:].copy())
+        return flux, error
+
+
+def compute_unit(setup: PoolingSetup, unit, reader: RowReuse | None = None) -> dict:
     """Pool one work unit: a dict of arrays (``cube``, ``err``, ``count``, and ``stars``
-    for row blocks)."""
-    kind, start = unit
+    for row blocks). ``reader`` (row blocks, in order, in one process) saves reading
+    the halos twice; the result is the same without it."""
+    kind, start = unit[0], unit[1]
     b = setup.img_bin
+    if kind == "tile":
+        return _compute_tile(setup, start, unit[2], reader)
     if kind == "frames":
         part = setup.frame_indices[start : start + FRAME_CHUNK]
         flux, error = setup.source.read_frames(part)
@@ -76,7 +140,10 @@ def compute_unit(setup: PoolingSetup, unit) -> dict:
     lo, hi = max(start - halo, 0), min(stop + halo, SCIENCE_SIZE)
     # Only the frames pooled and the dark frames are read, once each.
     needed = np.union1d(setup.frame_indices, setup.dark_frames)
-    flux, error = setup.source.read_rows(lo, hi, needed)
+    if reader is None:
+        flux, error = setup.source.read_rows(lo, hi, needed)
+    else:
+        flux, error = reader.read_rows(lo, hi, needed, keep=2 * halo)
     static = np.median(flux[np.searchsorted(needed, setup.dark_frames)], axis=0).astype(np.float32)
     stars = star_mask(static, setup.thresholds)
     core = slice(start - lo, stop - lo)  # the block's own rows within the halo
@@ -91,14 +158,36 @@ def compute_unit(setup: PoolingSetup, unit) -> dict:
     return {"cube": pooled[:, inner], "err": err, "count": count[0], "stars": stars[start - lo : stop - lo]}
 
 
+def _compute_tile(setup: PoolingSetup, start: int, first_frame: int, reader) -> dict:
+    """Pool rows [start, start + block_rows) of frames [first_frame, + tile_frames)."""
+    b, halo = setup.img_bin, setup.pooling_halo()
+    stop = min(start + setup.block_rows, SCIENCE_SIZE)
+    lo, hi = max(start - halo, 0), min(stop + halo, SCIENCE_SIZE)
+    frames = setup.frame_indices[first_frame : first_frame + setup.tile_frames]
+    if reader is None:
+        flux, error = setup.source.read_rows(lo, hi, frames)
+    else:
+        flux, error = reader.read_rows(lo, hi, frames, keep=2 * halo)
+    core = slice(start - lo, stop - lo)
+    error = error[:, core]
+    data = masked(flux, setup.static[lo:hi], setup.star_mask[lo:hi] | setup.strap_mask[None, :])
+    pooled = pool_frames(data, b, rolling=setup.rolling)
+    err, count = bin_errors(data[:, core], error, b, setup.static_var)
+    return {"cube": pooled[:, (start - lo) // b : (stop - lo) // b], "err": err, "count": count[0]}
+
+
 def apply_unit(setup: PoolingSetup, unit, result: dict, cube, cube_err, counts, noise_factor=None):
     """Put a unit's result into ``cube``, ``cube_err`` (scaled by ``noise_factor``;
     None leaves the errors out) and ``counts``; row blocks also fill the star mask."""
-    kind, start = unit
+    kind, start = unit[0], unit[1]
     b = setup.img_bin
     if kind == "frames":
         where = (slice(start, start + len(result["cube"])),)
         counts[:] = result["count"]
+    elif kind == "tile":
+        stop = min(start + setup.block_rows, SCIENCE_SIZE)
+        where = (slice(unit[2], unit[2] + len(result["cube"])), slice(start // b, stop // b))
+        counts[start // b : stop // b] = result["count"]
     else:
         stop = min(start + setup.block_rows, SCIENCE_SIZE)
         where = (slice(None), slice(start // b, stop // b))

@@ -51,6 +51,9 @@ class FFISource(ABC):
     #: "rows" when :meth:`read_rows` is the efficient access, "frames" when
     #: :meth:`read_frames` is.
     cheap_read = "frames"
+    #: True when :meth:`read_rows` of some frames reads only those frames' bytes (a
+    #: local MAST cube), so that row sources can be built in tiles of rows x frames.
+    frame_ranges_cheap = False
 
     sector: int
     camera: int

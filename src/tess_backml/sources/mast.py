@@ -44,6 +44,13 @@ def open_filesystem(url: str, storage_options=None):
         raise TessBackmlError(f"cannot open {url}: {exc}") from None
 
 
+def frame_runs(frames) -> list:
+    """The distinct ``frames`` as runs of consecutive frames: ``[(first, stop), ...]``."""
+    frames = np.unique(np.asarray(frames))
+    breaks = np.flatnonzero(np.diff(frames) != 1) + 1
+    return [(int(run[0]), int(run[-1]) + 1) for run in np.split(frames, breaks)]
+
+
 def to_frame_major(block: np.ndarray, frames=None, out=None, frame_tile: int = 32, column_tile: int = 256):
     """Convert a pixel-major cube block (rows, cols, frames, 2) to frame-major flux and error.
 
@@ -98,21 +105,42 @@ class MASTCubeSource(FFISource):
         Passed to fsspec (e.g. ``{"anon": False}`` for credentials).
     block_rows : int
         Rows per block when :meth:`read_frames` streams the cube.
+    memmap : bool
+        Local files are read through a memory map, a run of frames per pixel: a read
+        of some frames costs only their bytes (:attr:`frame_ranges_cheap`), and
+        builds go in tiles of rows x frames whose memory does not grow with the
+        sector. Remote files are read in whole rows (every frame: one range request
+        per piece instead of one per pixel).
+
+    Attributes
+    ----------
+    bytes_read : int
+        Bytes requested from the file or object store so far (data reads, retries
+        included; not the headers): what a build costs in I/O.
     """
 
     cheap_read = "rows"
-    #: Largest single read of a row block (bytes): a block is read in consecutive
-    #: pieces of whole rows no larger than this (one row if a row is larger).
-    read_bytes = 64 * 2**20
+    #: Largest single read of a row block (bytes): a remote block is read in pieces of
+    #: whole rows no larger than this (one row if a row is larger), up to
+    #: :attr:`concurrent_reads` of them at once.
+    read_bytes = 16 * 2**20
+    concurrent_reads = 4
     #: Tries per remote read, and the first wait between tries (doubling each time).
     retries = 4
     backoff_seconds = 0.5
 
-    def __init__(self, path_or_url, storage_options=None, block_rows: int = 32):
+    def __init__(self, path_or_url, storage_options=None, block_rows: int = 32, memmap: bool = True):
         self.url = str(path_or_url)
         self.block_rows = int(block_rows)
         self._fs, self._path = open_filesystem(self.url, storage_options)
+        self.bytes_read = 0
         self._parse()
+        self.frame_ranges_cheap = bool(memmap) and self._is_local
+
+    @property
+    def _is_local(self) -> bool:
+        protocol = self._fs.protocol
+        return (protocol if isinstance(protocol, str) else protocol[0]) in ("file", "local")
 
     # ------------------------------------------------------------------ headers
     def _parse(self):
@@ -197,8 +225,7 @@ class MASTCubeSource(FFISource):
         I/O errors; not a missing file), waiting ``backoff_seconds`` x 1, 2, 4...;
         after the last try, a clear error. Local files are read once: their errors
         are not transient."""
-        protocol = self._fs.protocol
-        local = (protocol if isinstance(protocol, str) else protocol[0]) in ("file", "local")
+        local = self._is_local
         tries = 1 if local else self.retries
         for attempt in range(1, tries + 1):
             try:
@@ -216,36 +243,93 @@ class MASTCubeSource(FFISource):
                 log.warning("%s %s failed (%s); trying again in %.1f s", what, self.url, exc, wait)
                 time.sleep(wait)
 
-    def _read_range(self, offset: int, length: int) -> np.ndarray:
-        """One contiguous read of the data (one range request for remote files), as bytes in an array."""
-        buffer = np.empty(length, np.uint8)
+    def _cat_ranges(self, starts, length: int, what: str) -> list:
+        """The bytes of ranges ``[start, start + length)``, requested together (fsspec's
+        ``cat_ranges``: concurrent for remote files); ranges that fail transiently are
+        asked for again."""
+        chunks = [None] * len(starts)
 
-        def read():
-            with self._fs.open(self._path, "rb", block_size=0, cache_type="none") as handle:
-                handle.seek(offset)
-                return handle.readinto(memoryview(buffer))
+        def read_missing():
+            missing = [i for i, chunk in enumerate(chunks) if chunk is None or isinstance(chunk, Exception)]
+            self.bytes_read += len(missing) * length
+            got = self._fs.cat_ranges(
+                [self._path] * len(missing), [int(starts[i]) for i in missing], [int(starts[i]) + length for i in missing],
+                on_error="return",
+            )
+            for i, chunk in zip(missing, got):
+                chunks[i] = chunk
+            failed = [chunk for chunk in got if isinstance(chunk, Exception)]
+            if any(isinstance(chunk, FileNotFoundError) for chunk in failed):
+                raise FileNotFoundError(f"{self.url} is gone")
+            if failed:  # transient failures of some ranges: read those again
+                raise failed[0]
 
-        got = self._retrying(read, f"reading bytes {offset}-{offset + length} of")
-        if got != length:
-            raise FileFormatError(f"{self.url}: short read at byte {offset} (truncated cube?)")
-        return buffer
+        try:
+            self._retrying(read_missing, f"{what} of")
+        except FileNotFoundError:
+            raise TessBackmlError(f"{self.url} disappeared while it was being read") from None
+        for chunk in chunks:
+            if isinstance(chunk, Exception) or len(chunk) != length:
+                raise FileFormatError(f"{self.url}: short read of {what} (truncated cube?): {chunk!r:.80}")
+        return chunks
 
-    def _image_rows(self, start: int, stop: int) -> np.ndarray:
-        """Image rows [start, stop) as a (rows, 2136, nframes, 2) big-endian array view."""
-        data = self._read_range(self._data_offset + start * self._row_bytes, (stop - start) * self._row_bytes)
-        return data.view(">f4").reshape(stop - start, FFI_SHAPE[1], self._nframes, 2)
+    def _image_map(self) -> np.ndarray:
+        """The image as a (2078, 2136, nframes, 2) big-endian memory map (local files).
+        A new map per read: pages read through a map count as the process's memory
+        until it is closed."""
+        try:
+            return np.memmap(self._path, dtype=">f4", mode="r", offset=self._data_offset,
+                             shape=(FFI_SHAPE[0], FFI_SHAPE[1], self._nframes, 2))
+        except FileNotFoundError:
+            raise TessBackmlError(f"{self.url} disappeared while it was being read") from None
+        except (OSError, ValueError) as exc:
+            raise FileFormatError(f"{self.url}: cannot map the image ({exc}; truncated?)") from None
 
     def _read_rows(self, start, stop, frames):
-        # Consecutive reads of at most read_bytes each: the raw bytes of the whole
-        # block (all frames, 2136 columns) are never held at once.
+        if self.frame_ranges_cheap:
+            return self._read_frame_runs(start, stop, frames)
+        return self._read_whole_rows(start, stop, frames)
+
+    def _read_frame_runs(self, start, stop, frames):
+        """Science rows [start, stop) of ``frames`` from the memory map: per pixel, only
+        the runs of consecutive frames asked for are touched."""
+        image = self._image_map()
+        rows = slice(SCIENCE_ROWS.start + start, SCIENCE_ROWS.start + stop)
+        wanted = np.unique(frames)
+        flux = np.empty((wanted.size, stop - start, SCIENCE_SIZE), np.float32)
+        error = np.empty_like(flux)
+        done = 0
+        for first, last in frame_runs(wanted):
+            here = slice(done, done + last - first)
+            to_frame_major(image[rows, SCIENCE_COLUMNS, first:last], out=(flux[here], error[here]))
+            self.bytes_read += (stop - start) * SCIENCE_SIZE * (last - first) * 2 * _BYTES_PER_VALUE
+            done += last - first
+        del image  # unmapped: its pages no longer count as this process's memory
+        if wanted.size == len(frames) and np.array_equal(wanted, frames):
+            return flux, error
+        order = np.searchsorted(wanted, frames)
+        return flux[order], error[order]
+
+    def _read_whole_rows(self, start, stop, frames):
+        """Science rows [start, stop) of ``frames``, read as whole image rows (every frame,
+        2136 columns) in pieces of up to :attr:`read_bytes`, :attr:`concurrent_reads` at a
+        time: the raw bytes of the whole block are never held at once."""
         flux = np.empty((len(frames), stop - start, SCIENCE_SIZE), np.float32)
         error = np.empty_like(flux)
         step = max(1, self.read_bytes // self._row_bytes)
-        for first in range(start, stop, step):
-            last = min(first + step, stop)
-            block = self._image_rows(SCIENCE_ROWS.start + first, SCIENCE_ROWS.start + last)[:, SCIENCE_COLUMNS]
-            here = slice(first - start, last - start)
-            to_frame_major(block, frames, out=(flux[:, here], error[:, here]))
+        pieces = [(first, min(first + step, stop)) for first in range(start, stop, step)]
+        for group in range(0, len(pieces), self.concurrent_reads):
+            batch = pieces[group : group + self.concurrent_reads]
+            offsets = [self._data_offset + (SCIENCE_ROWS.start + first) * self._row_bytes for first, _ in batch]
+            if len({last - first for first, last in batch}) == 1:
+                chunks = self._cat_ranges(offsets, (batch[0][1] - batch[0][0]) * self._row_bytes, "image rows")
+            else:  # the last, shorter piece on its own
+                chunks = [self._cat_ranges([o], (last - first) * self._row_bytes, "image rows")[0]
+                          for o, (first, last) in zip(offsets, batch)]
+            for (first, last), chunk in zip(batch, chunks):
+                block = np.frombuffer(chunk, ">f4").reshape(last - first, FFI_SHAPE[1], self._nframes, 2)
+                here = slice(first - start, last - start)
+                to_frame_major(block[:, SCIENCE_COLUMNS], frames, out=(flux[:, here], error[:, here]))
         return flux, error
 
     def _read_frames(self, indices):
@@ -261,25 +345,10 @@ class MASTCubeSource(FFISource):
         image_rows = rows + SCIENCE_ROWS.start
         image_columns = columns + SCIENCE_COLUMNS.start
         starts = self._data_offset + (image_rows * FFI_SHAPE[1] + image_columns) * pixel_bytes
-        chunks = [None] * len(starts)
-
-        def read_missing():
-            missing = [i for i, chunk in enumerate(chunks) if chunk is None or isinstance(chunk, Exception)]
-            got = self._fs.cat_ranges(
-                [self._path] * len(missing), [int(starts[i]) for i in missing], [int(starts[i] + pixel_bytes) for i in missing]
-            )
-            for i, chunk in zip(missing, got):
-                chunks[i] = chunk
-            failed = [chunk for chunk in got if isinstance(chunk, OSError) and not isinstance(chunk, FileNotFoundError)]
-            if failed:  # transient failures of some ranges: read those again
-                raise failed[0]
-
-        self._retrying(read_missing, f"reading {len(starts)} pixel series of")
+        chunks = self._cat_ranges(starts, pixel_bytes, f"{len(starts)} pixel series")
         flux = np.empty((self._nframes, len(rows)), np.float32)
         error = np.empty_like(flux)
         for i, chunk in enumerate(chunks):
-            if isinstance(chunk, Exception) or len(chunk) != pixel_bytes:
-                raise FileFormatError(f"{self.url}: could not read pixel ({rows[i]}, {columns[i]}): {chunk!r:.80}")
             series = np.frombuffer(chunk, dtype=">f4").reshape(self._nframes, 2)
             flux[:, i] = series[:, 0]
             error[:, i] = series[:, 1]
