@@ -2,8 +2,10 @@
 
 Builds the cube (img_bin 16, rolling, errors) of the same simulated frames
 from the simulator itself, from SPOC FFI files on disk and from the astrocut cube
-made of them, and prints frames/s for each (dark-frame search, static scene and
-masks included). The simulator's rate includes generating the frames.
+made of them (read locally in tiles, and in whole rows as remote cubes are), and
+prints frames/s for each (dark-frame search, static scene and masks included), the
+bytes read from the cube over the frames' data, and the cube's rate over the FFI
+files'. The simulator's rate includes generating the frames.
 
     python benchmarks/bench_cube.py [--frames 24] [--workdir DIR]
 """
@@ -16,12 +18,14 @@ import time
 import numpy as np
 
 from tess_backml.cube import BackgroundCube
-from tess_backml.sources import SimulatedSector
+from tess_backml.sources import MASTCubeSource, SimulatedSector
 from tess_backml.sources.mast import make_astrocut_cube
 
 
 def build(source, frames=None):
     os.environ["TESS_BACKML_CACHE"] = tempfile.mkdtemp()  # no dark-frame cache: time the whole job
+    if isinstance(source, MASTCubeSource):
+        source.bytes_read = 0
     cube = BackgroundCube(4, 1, 1, img_bin=16, source=source, progress=False)
     start = time.perf_counter()
     cube.get_scatter_light_cube(frames=frames)
@@ -44,18 +48,25 @@ def main():
         make_astrocut_cube(paths, cube_path, sector=4)
         build(cube_path)  # compile the kernels once
         results = {}
+        rates = {}
         for name, source, selection in (
             ("simulator (generates frames)", sim, frames),
             ("SPOC FFI files", work, None),
-            ("astrocut cube, row blocks", cube_path, None),
+            ("astrocut cube, tiles (local)", MASTCubeSource(cube_path), None),
+            ("astrocut cube, whole rows", MASTCubeSource(cube_path, memmap=False), None),
         ):
             seconds, cube = build(source, selection)
             results[name] = cube
-            print(f"{name:32s} {len(cube.frame_indices):3d} frames in {seconds:6.2f} s: "
-                  f"{len(cube.frame_indices) / seconds:5.1f} frames/s")
+            rates[name] = len(cube.frame_indices) / seconds
+            read = ""
+            if isinstance(source, MASTCubeSource):
+                read = f"; bytes read {source.bytes_read / (len(cube.frame_indices) * 2048 * 2048 * 8):.3f}x the frames' data"
+            print(f"{name:32s} {len(cube.frame_indices):3d} frames in {seconds:6.2f} s: {rates[name]:5.1f} frames/s{read}")
         cubes = list(results.values())
         assert all(np.allclose(c.scatter_cube, cubes[0].scatter_cube, atol=1e-5) for c in cubes[1:])
-        print("all three cubes agree")
+        files = rates["SPOC FFI files"]
+        print(f"all four cubes agree; MAST cube over FFI files: tiles {rates['astrocut cube, tiles (local)'] / files:.2f}x, "
+              f"whole rows {rates['astrocut cube, whole rows'] / files:.2f}x")
 
 
 if __name__ == "__main__":

@@ -2,10 +2,12 @@
 
 Frame sources (FFI files, the simulator) are pooled in chunks of 8 frames: the
 peak should not grow with the number of frames beyond the output cube itself.
-Row sources (a MAST cube) are read in row blocks of every frame: the peak grows
-with block_rows x frames. Both are measured here, and the row-source figure for
-a full sector is extrapolated from a straight-line fit (a 1,219-frame MAST cube
-is 43 GB, more than this machine should write for a benchmark).
+A local MAST cube is pooled in tiles of rows x frames whose size memory_gb sets:
+beyond a tile's frames, the peak grows only with the output cube. Read in whole
+rows of every frame (as remote cubes are), the peak grows with the frames. Both
+are measured at two frame counts above a tile's and extrapolated in a straight
+line to an 11,000-frame (200-s) sector, whose MAST cube (390 GB) is more than this
+machine should write for a benchmark.
 
     python benchmarks/bench_memory.py [--full]
 
@@ -31,6 +33,20 @@ def peak_rss_mb(argv) -> float:
     return int(re.search(r"Maximum resident set size \(kbytes\): (\d+)", result.stderr).group(1)) / 1024
 
 
+def peak_rss_mb_python(code) -> float:
+    result = subprocess.run(["/usr/bin/time", "-v", sys.executable, "-c", code], capture_output=True, text=True)
+    if result.returncode != 0:
+        sys.exit(f"build failed: {result.stderr[-2000:]}")
+    return int(re.search(r"Maximum resident set size \(kbytes\): (\d+)", result.stderr).group(1)) / 1024
+
+
+def report_fit(counts, peaks, sector_frames=11000):
+    slope, intercept = np.polyfit(np.asarray(counts, float), np.asarray(peaks, float), 1)
+    full = intercept + slope * sector_frames
+    print(f"  fit: {intercept:.0f} MB + {slope * 1024:.0f} kB per frame; a 200-s sector ({sector_frames:,} frames): "
+          f"~{full / 1024:.1f} GB (straight line)")
+
+
 def main():
     if not Path("/usr/bin/time").exists():
         sys.exit("needs /usr/bin/time (GNU time)")
@@ -50,24 +66,32 @@ def main():
         from tess_backml.sources import SimulatedSector
         from tess_backml.sources.mast import make_astrocut_cube
 
-        nframes = 48
-        ffis = SimulatedSector().write_ffis(folder / "ffis", range(nframes), progress=False)
-        cube = make_astrocut_cube(ffis, str(folder / "tess-s0004-1-1-cube.fits"), sector=4)
+        counts = (96, 192)  # both above a tile's 85 frames at the default memory_gb (0.25)
+        sim = SimulatedSector()
+        ffis = sim.write_ffis(folder / "ffis", range(max(counts)), progress=False)
+        cubes = {}
+        for n in counts:
+            (folder / f"c{n}").mkdir()
+            cubes[n] = make_astrocut_cube(ffis[:n], str(folder / f"c{n}" / "tess-s0004-1-1-cube.fits"), sector=4)
         shutil.rmtree(folder / "ffis")
-        print(f"row source (astrocut MAST cube, {nframes} frames):")
-        points = []
-        for block_rows in (32, 64, 128):
-            rss = peak_rss_mb(["cube", "--source", cube, "--sector", "4", "--camera", "1", "--ccd", "1",
-                               "--block-rows", str(block_rows), "--out", str(folder / f"rows{block_rows}.fits")])
-            points.append((block_rows, rss))
-            print(f"  block_rows {block_rows:4d} (default 32 at image bin 16): peak RSS {rss:6.0f} MB")
-        # rows read per block = block_rows + 2 halos of 32 rows at image bin 16
-        x = np.array([(b + 64) * nframes for b, _ in points], float)
-        y = np.array([r for _, r in points])
-        slope, intercept = np.polyfit(x, y, 1)
-        full = intercept + slope * (32 + 64) * 1219
-        print(f"  fit: {intercept:.0f} MB + {slope * 1024:.1f} kB per (row read x frame); "
-              f"a full sector (1,219 frames) at the default block size: ~{full / 1024:.1f} GB (extrapolated)")
+        print("row source (local astrocut MAST cube, default settings: tiles of rows x frames):")
+        local = []
+        for n in counts:
+            rss = peak_rss_mb(["cube", "--source", cubes[n], "--sector", "4", "--camera", "1", "--ccd", "1",
+                               "--out", str(folder / f"local{n}.fits")])
+            local.append(rss)
+            print(f"  {n:4d} frames: peak RSS {rss:6.0f} MB")
+        report_fit(counts, local)
+        print("row source read in whole rows of every frame (how remote cubes are read):")
+        whole = []
+        for n in counts:
+            rss = peak_rss_mb_python(
+                "from tess_backml.cube import BackgroundCube; from tess_backml.sources import MASTCubeSource; "
+                f"c = BackgroundCube(4, 1, 1, source=MASTCubeSource({cubes[n]!r}, memmap=False), progress=False); "
+                "c.get_scatter_light_cube()")
+            whole.append(rss)
+            print(f"  {n:4d} frames: peak RSS {rss:6.0f} MB")
+        report_fit(counts, whole)
     finally:
         shutil.rmtree(folder, ignore_errors=True)
 

@@ -127,7 +127,7 @@ def test_a_mast_cube_is_read_once_in_tiles_whose_memory_is_set_not_by_the_sector
         return cube, source.bytes_read - prepared
 
     whole, whole_bytes = build(MASTCubeSource(cube_file))
-    tiny = 6 * 64 * 2048 * units.TILE_BYTES_PER_VALUE / 2**30  # six frames per tile
+    tiny = 6 * (128 + 2 * 16) * 2048 * units.TILE_BYTES_PER_VALUE / 2**30  # six frames per tile of 128 rows + halos
     tiled, tiled_bytes = build(MASTCubeSource(cube_file), memory_gb=tiny)
     rows, rows_bytes = build(MASTCubeSource(cube_file, memmap=False))
     assert whole.pooling.tile_frames >= len(frames) and tiled.pooling.tile_frames == 6

@@ -158,7 +158,8 @@ def _build_many(args, dataset: bool, out_file=None, on_cube=None):
     try:
         return build_cubes(
             targets, args.out_dir, source=args.source, img_bin=args.image_bin, time_bin=args.time_bin, adaptive=args.adaptive,
-            frames=args.frames, downsize=args.downsize, rolling=not args.fixed_bins, block_rows=args.block_rows, client=client,
+            frames=args.frames, downsize=args.downsize, rolling=not args.fixed_bins, block_rows=args.block_rows,
+            memory_gb=args.memory_gb, client=client,
             resume=args.resume, overwrite=args.overwrite,
             progress=not args.quiet, dataset=dataset, out_file=out_file, on_cube=on_cube,
         )
@@ -353,6 +354,8 @@ BUILD = [
     option("--overwrite", action="store_true", help="rebuild outputs that exist (default: skip them)"),
     option("--block-rows", type=int, default=None,
            help="rows read at once from a MAST cube (default 2 x image bin); memory grows with it"),
+    option("--memory-gb", type=float, default=None,
+           help="memory for one work unit of a local MAST cube (default 0.25): frames are pooled in tiles of this size"),
 ]
 POOLING = [
     option("--image-bin", type=int, default=16, help="pixel bin size, a power of two (default 16)"),

@@ -76,7 +76,7 @@ def _prepare_task(spec: dict):
 
     cube = BackgroundCube(
         spec["sector"], spec["camera"], spec["ccd"], img_bin=spec["img_bin"], downsize=spec["downsize"],
-        source=spec["source"], block_rows=spec["block_rows"], progress=False,
+        source=spec["source"], block_rows=spec["block_rows"], memory_gb=spec["memory_gb"], progress=False,
     )
     cube.prepare(spec["frames"], rolling=spec["rolling"])
     return cube
@@ -93,6 +93,7 @@ def build_cubes(
     downsize: str = "binning",
     rolling: bool = True,
     block_rows=None,
+    memory_gb: float | None = None,
     client=None,
     resume: bool = False,
     overwrite: bool = False,
@@ -109,6 +110,9 @@ def build_cubes(
         ``"mast"``, ``"sim"``, or a local cube file / FFI directory (one target then).
     adaptive : bool
         Adaptive time bins (see ``BackgroundCube.bin_time_axis``).
+    block_rows, memory_gb
+        The size of a work unit of a MAST cube (see ``BackgroundCube``): a task's
+        memory on the cluster.
     client : dask.distributed.Client, optional
         Run on this cluster (see :func:`make_client`); None: in this process.
     resume, overwrite : bool
@@ -129,7 +133,7 @@ def build_cubes(
     from tqdm.auto import tqdm
 
     settings = {"img_bin": img_bin, "downsize": downsize, "source": source, "block_rows": block_rows,
-                "frames": frames, "rolling": rolling}
+                "memory_gb": memory_gb, "frames": frames, "rolling": rolling}
     specs = _pending(targets, out_dir, out_file, overwrite, settings)
     if not specs:
         return []

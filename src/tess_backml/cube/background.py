@@ -22,6 +22,11 @@ def compute_unit_task(cube, unit) -> dict:
     return cube.compute_unit(unit)
 
 
+#: Memory (GB) for the pixels of one work unit of a local MAST cube: 34 frames x 160
+#: rows at img_bin 16.
+DEFAULT_MEMORY_GB = 0.25
+
+
 class BackgroundCube:
     """Build the scattered-light cube of a sector/camera/CCD from its FFIs.
 
@@ -39,11 +44,13 @@ class BackgroundCube:
     quality_bits : int or list, optional
         Frames with these quality flags are dropped (default CoarsePoint).
     block_rows : int, optional
-        Rows per block when a source is read in row blocks (MAST cubes).
+        Rows per block when a source is read in row blocks (MAST cubes; default 8
+        x img_bin for local cubes, 2 x img_bin for remote ones).
     memory_gb : float
         Memory for the pixels of one work unit of a local MAST cube (a tile of
-        ``block_rows`` rows plus their halo x as many frames as fit): the build's
-        memory does not grow with the sector's length. Remote MAST cubes are read
+        ``block_rows`` rows plus their halo x as many frames as fit; default
+        ``DEFAULT_MEMORY_GB``): the build's memory does not grow with the sector's
+        length beyond the output cube (131 kB per frame at img_bin 16). Remote MAST cubes are read
         in whole rows of every frame: about ``(block_rows + 4 * img_bin) * nframes *
         28`` kB.
     progress : bool
@@ -73,7 +80,7 @@ class BackgroundCube:
 
     def __init__(self, sector: int = 1, camera: int = 1, ccd: int = 1, img_bin: int = 16, downsize: str = "binning",
                  source="mast", quality_bits=None, block_rows: int | None = None, progress: bool = True,
-                 memory_gb: float = 1.0, **source_options):
+                 memory_gb: float = None, **source_options):
         from ..geometry import validate_camera_ccd, validate_sector
         from ..sources import resolve_source
 
@@ -86,9 +93,13 @@ class BackgroundCube:
         self.source = resolve_source(source, self.sector, self.camera, self.ccd, **source_options)
         self.quality_bits = quality_bits
         self.quality = bad_frames(self.source.quality, quality_bits)
-        self.block_rows = max(int(block_rows or 2 * self.img_bin), self.img_bin)
+        # tiles (local MAST cubes) bound their memory by their frames: taller blocks pool
+        # fewer halo rows; blocks of every frame stay short
+        default_rows = (8 if self.source.frame_ranges_cheap else 2) * self.img_bin
+        self.block_rows = max(int(block_rows or default_rows), self.img_bin)
         self.block_rows -= self.block_rows % self.img_bin
-        if not np.isfinite(memory_gb) or memory_gb <= 0:
+        memory_gb = DEFAULT_MEMORY_GB if memory_gb is None else memory_gb
+        if not isinstance(memory_gb, (int, float)) or not np.isfinite(memory_gb) or memory_gb <= 0:
             raise TessBackmlError(f"memory_gb must be a positive number of GB, got {memory_gb!r}")
         self.memory_gb = float(memory_gb)
         self.progress = progress
