@@ -273,13 +273,14 @@ class MASTCubeSource(FFISource):
                 raise FileFormatError(f"{self.url}: short read of {what} (truncated cube?): {chunk!r:.80}")
         return chunks
 
-    def _image_map(self) -> np.ndarray:
-        """The image as a (2078, 2136, nframes, 2) big-endian memory map (local files).
-        A new map per read: pages read through a map count as the process's memory
-        until it is closed."""
+    def _map_rows(self, first: int, stop: int) -> np.ndarray:
+        """Image rows [first, stop) as a (rows, 2136, nframes, 2) big-endian memory map
+        (local files). Pages read through a map count as the process's memory until it
+        is closed, and the kernel maps the pages around each one read: so a read maps a
+        few rows at a time (:attr:`read_bytes` of them) and closes them."""
         try:
-            return np.memmap(self._path, dtype=">f4", mode="r", offset=self._data_offset,
-                             shape=(FFI_SHAPE[0], FFI_SHAPE[1], self._nframes, 2))
+            return np.memmap(self._path, dtype=">f4", mode="r", offset=self._data_offset + first * self._row_bytes,
+                             shape=(stop - first, FFI_SHAPE[1], self._nframes, 2))
         except FileNotFoundError:
             raise TessBackmlError(f"{self.url} disappeared while it was being read") from None
         except (OSError, ValueError) as exc:
@@ -291,20 +292,24 @@ class MASTCubeSource(FFISource):
         return self._read_whole_rows(start, stop, frames)
 
     def _read_frame_runs(self, start, stop, frames):
-        """Science rows [start, stop) of ``frames`` from the memory map: per pixel, only
+        """Science rows [start, stop) of ``frames`` through memory maps: per pixel, only
         the runs of consecutive frames asked for are touched."""
-        image = self._image_map()
-        rows = slice(SCIENCE_ROWS.start + start, SCIENCE_ROWS.start + stop)
         wanted = np.unique(frames)
+        runs = frame_runs(wanted)
         flux = np.empty((wanted.size, stop - start, SCIENCE_SIZE), np.float32)
         error = np.empty_like(flux)
-        done = 0
-        for first, last in frame_runs(wanted):
-            here = slice(done, done + last - first)
-            to_frame_major(image[rows, SCIENCE_COLUMNS, first:last], out=(flux[here], error[here]))
-            self.bytes_read += (stop - start) * SCIENCE_SIZE * (last - first) * 2 * _BYTES_PER_VALUE
-            done += last - first
-        del image  # unmapped: its pages no longer count as this process's memory
+        step = max(1, self.read_bytes // self._row_bytes)
+        for first in range(start, stop, step):
+            last_row = min(first + step, stop)
+            rows = self._map_rows(SCIENCE_ROWS.start + first, SCIENCE_ROWS.start + last_row)
+            here_rows = slice(first - start, last_row - start)
+            done = 0
+            for run_start, run_stop in runs:
+                here = slice(done, done + run_stop - run_start)
+                to_frame_major(rows[:, SCIENCE_COLUMNS, run_start:run_stop], out=(flux[here, here_rows], error[here, here_rows]))
+                done += run_stop - run_start
+            del rows  # unmapped: its pages no longer count as this process's memory
+        self.bytes_read += (stop - start) * SCIENCE_SIZE * wanted.size * 2 * _BYTES_PER_VALUE
         if wanted.size == len(frames) and np.array_equal(wanted, frames):
             return flux, error
         order = np.searchsorted(wanted, frames)
