@@ -152,7 +152,11 @@ def write_sl_cube(path, cube: SLCube, overwrite: bool = True) -> str:
     error = np.asarray(cube.flux_err, dtype=np.float32)
     if flux.shape != error.shape or flux.ndim != 3:
         raise TessBackmlError(f"flux {flux.shape} and error {error.shape} must be equal (ntime, nrow, ncol) arrays")
-    data = np.stack([flux, error]).T  # (ncol, nrow, ntime, 2), the original layout
+    # (ncol, nrow, ntime, 2), the original layout, made once and big-endian as FITS
+    # stores it: astropy writes it without copies of its own (a sector's cube is GBs)
+    data = np.empty(flux.shape[::-1] + (2,), ">f4")
+    data[..., 0] = flux.T
+    data[..., 1] = error.T
     primary = fits.PrimaryHDU(header=_primary_header(cube))
     cube_hdu = fits.ImageHDU(data, name=HDU_CUBE)
     counts = fits.ImageHDU(np.asarray(cube.pixel_counts), name=HDU_COUNTS)

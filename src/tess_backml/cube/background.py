@@ -232,9 +232,9 @@ class BackgroundCube:
         self.empty_bins = ~np.isfinite(self.scatter_cube).all(axis=0)
         if self.empty_bins.any():
             log.info("filling %d empty bins with a smooth 2-D fit", int(self.empty_bins.sum()))
-            self.scatter_cube = units.fill_empty_bins(self.scatter_cube)
+            self.scatter_cube = units.fill_empty_bins(self.scatter_cube, in_place=True)
             err = self.scatter_err_cube
-            self.scatter_err_cube = np.where(np.isfinite(err), err, np.nanmax(err, axis=(1, 2), keepdims=True))
+            np.copyto(err, np.nanmax(err, axis=(1, 2), keepdims=True), where=~np.isfinite(err))
         self.time = self.source.time[self.frame_indices]
         self.cadenceno = self.source.cadenceno[self.frame_indices]
         self.frames_per_bin = np.ones(len(self.frame_indices), int)

@@ -251,13 +251,14 @@ def sparse_cube(setup: PoolingSetup, cube, cube_err, counts):
     cube_err[:] = errs.reshape(-1, nbin, nbin)
 
 
-def fill_empty_bins(cube, degree: int = 3) -> np.ndarray:
+def fill_empty_bins(cube, degree: int = 3, in_place: bool = False) -> np.ndarray:
     """Fill NaN bins with a smooth 2-D polynomial fitted to each frame's valid bins.
 
     Frames sharing a pattern of empty bins are solved together with one least
-    squares fit (vectorised over frames).
+    squares fit (vectorised over frames). ``in_place`` fills a float32 ``cube`` itself
+    (a sector's cube is GBs) instead of a copy.
     """
-    cube = np.array(cube, dtype=np.float32)
+    cube = np.asarray(cube, dtype=np.float32) if in_place else np.array(cube, dtype=np.float32)
     nt, ny, nx = cube.shape
     y, x = np.meshgrid(np.linspace(-1, 1, ny), np.linspace(-1, 1, nx), indexing="ij")
     design = np.stack([y.ravel() ** i * x.ravel() ** j for i in range(degree + 1) for j in range(degree + 1 - i)], axis=1)
