@@ -107,8 +107,8 @@ def share_removed(corrected_tpf):
 print(f"SL cube: {100 * share_removed(corrected):.0f}% of the true SL removed")
 
 # %% [markdown]
-# With fixed 2-hour bins the same frames remove 76% (the demo, `--no-adaptive`): near perigee the
-# simulated light changes faster than 2 hours, and only the adaptive bins follow it.
+# With fixed 2-hour bins the same frames remove 95% (the demo, `--no-adaptive`): near perigee the
+# simulated light changes within 2 hours, and the adaptive bins split the bins it outruns.
 
 # %% [markdown]
 # ## With a learnt model, no cube
