@@ -315,6 +315,8 @@ def test_adaptive_time_bins_are_stored_with_their_start_and_stop(tmp_path):
     cube = BackgroundCube(4, 1, 1, img_bin=64, source="sim", progress=False)
     cube.get_scatter_light_cube(frames=slice(500, 620))  # the first perigee's light
     fixed = len(time_bin_starts(cube.time, 2.0))
+    with pytest.raises(TessBackmlError, match="adaptive must be True or False"):
+        cube.bin_time_axis(2.0, adaptive="yes")
     cube.bin_time_axis(2.0, adaptive=True)
     assert fixed < len(cube.time) <= 2 * fixed
     assert np.all(cube.bin_start <= cube.time) and np.all(cube.time <= cube.bin_stop)

@@ -178,3 +178,6 @@ def test_adaptive_bins_split_only_where_the_light_outruns_the_spline():
         timebins.adaptive_bin_starts(time, glint, errors, 2.0, max_factor=0.5)
     with pytest.raises(TessBackmlError, match="positive number of hours"):
         timebins.adaptive_bin_starts(time, glint, errors, -1.0)
+    for bad in ("2", True, None):
+        with pytest.raises(TessBackmlError, match="positive number of hours"):
+            timebins.time_bin_starts(time, bad)

@@ -271,6 +271,8 @@ class BackgroundCube:
         outputs.require_cube(self)
         if self.time_binned:
             raise TessBackmlError("the cube is already binned in time")
+        if not isinstance(adaptive, (bool, np.bool_)):
+            raise TessBackmlError(f"adaptive must be True or False, got {adaptive!r}")
         starts = timebins.bin_starts(self.time, self.scatter_cube, self.scatter_err_cube, bin_size, adaptive)
         binned = timebins.bin_in_time(starts, self.time, self.cadenceno, self.scatter_cube, self.scatter_err_cube)
         self.scatter_cube, self.scatter_err_cube = binned["cube"], binned["cube_err"]

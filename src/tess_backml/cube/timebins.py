@@ -23,8 +23,9 @@ def time_bin_starts(time, bin_size: float) -> np.ndarray:
     orbit is cut into bins of ``bin_size`` hours from its first frame. Empty bins do
     not appear.
     """
-    if not (np.isfinite(bin_size) and bin_size > 0):
-        raise TessBackmlError(f"bin_size must be a positive number of hours, got {bin_size}")
+    if isinstance(bin_size, bool) or not isinstance(bin_size, (int, float, np.integer, np.floating)) \
+            or not (np.isfinite(bin_size) and bin_size > 0):
+        raise TessBackmlError(f"bin_size must be a positive number of hours, got {bin_size!r}")
     time = np.asarray(time, dtype=float)
     orbit = orbits(time)
     labels = np.empty(len(time), np.int64)
