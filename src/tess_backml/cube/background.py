@@ -190,17 +190,20 @@ class BackgroundCube:
             self.finish()
             return
         todo_units = self.work_units()
-        results = dict(checkpoint.load_all(todo_units)) if checkpoint is not None else {}
-        if results:
-            log.info("resumed %d of %d work units from %s", len(results), len(todo_units), checkpoint.directory)
-        todo = [unit for unit in todo_units if unit not in results]
+        # each result goes into the cube as it comes (units do not depend on each other's
+        # order), so the results of a whole sector are never held beside the cube
+        resumed = set()
+        for unit, result in checkpoint.load_all(todo_units) if checkpoint is not None else ():
+            self.apply_unit(unit, result)
+            resumed.add(unit)
+        if resumed:
+            log.info("resumed %d of %d work units from %s", len(resumed), len(todo_units), checkpoint.directory)
+        todo = [unit for unit in todo_units if unit not in resumed]
         log.info("computing %d work units", len(todo))
         for unit, result in self._compute(todo, client, remote):
             if checkpoint is not None:
                 checkpoint.save(unit, result)
-            results[unit] = result
-        for unit in todo_units:
-            self.apply_unit(unit, results[unit])
+            self.apply_unit(unit, result)
         self.finish()
 
     def _compute(self, todo, client, remote=None):
