@@ -123,3 +123,24 @@ def test_dataset_command_writes_cube_and_training_set(tmp_path):
     data = TrainingSet([str(training)])  # the model package reads what dataset writes
     assert data.features.shape[0] == data.target.size == np.prod(data.shapes[0])
     assert np.isfinite(data.features).all()
+
+
+@pytest.mark.slow
+def test_a_local_mast_cube_on_a_cluster_is_built_in_tiles_equal_to_the_single_process_build(tmp_path):
+    """Dask tasks of a local MAST cube are tiles of rows x frames, as small as --memory-gb
+    asks (here a few frames each), and the cube is the same bit for bit."""
+    pytest.importorskip("distributed")
+    from tess_backml.cube import units
+    from tess_backml.sources import SimulatedSector
+    from tess_backml.sources.mast import make_astrocut_cube
+
+    cube_file = str(tmp_path / "tess-s0004-1-1-cube.fits")
+    make_astrocut_cube(SimulatedSector().write_ffis(tmp_path / "ffis", range(100, 112), progress=False), cube_file, sector=4)
+    memory = 4 * (128 + 2 * 16) * 2048 * units.TILE_BYTES_PER_VALUE / 2**30  # four frames per tile
+    common = ["-q", "cube", "--source", cube_file, "--sector", "4", "--camera", "1", "--ccd", "1", "--memory-gb", str(memory)]
+    assert main([*common, "--out", str(tmp_path / "dask.fits"), "--workers", "2"]) == 0
+    assert main([*common, "--out", str(tmp_path / "local.fits")]) == 0
+    _same_files(tmp_path / "dask.fits", tmp_path / "local.fits")
+    cube = BackgroundCube(4, 1, 1, source=cube_file, progress=False, memory_gb=memory)
+    cube.prepare()
+    assert cube.pooling.tile_frames == 4 and {unit[0] for unit in cube.work_units()} == {"tile"}
