@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import logging
 
 import numpy as np
@@ -25,6 +24,30 @@ def compute_unit_task(cube, unit) -> dict:
 #: Memory (GB) for the pixels of one work unit of a local MAST cube: 34 frames x 160
 #: rows at img_bin 16.
 DEFAULT_MEMORY_GB = 0.25
+
+
+def computed_units(cube, todo, client=None, remote=None):
+    """(unit, result) pairs of ``cube``'s work units ``todo`` as they finish: in this
+    process (in order down the CCD, a row block's halo kept from the block before), or
+    as tasks on the Dask ``client``."""
+    from tqdm.auto import tqdm
+
+    description = {"frames": "frame chunks", "tile": "tiles", "rows": "row blocks"}[todo[0][0] if todo else "rows"]
+    bar = tqdm(total=len(todo), desc=description, unit="unit", disable=not cube.progress)
+    if client is None or not todo:
+        reader = units.RowReuse(cube.source) if cube.source.cheap_read == "rows" else None
+        for unit in todo:
+            yield unit, cube.compute_unit(unit, reader)
+            bar.update()
+    else:
+        from distributed import as_completed
+
+        remote = remote if remote is not None else client.scatter(cube, broadcast=False)
+        futures = {client.submit(compute_unit_task, remote, unit, pure=False): unit for unit in todo}
+        for future, result in as_completed(futures, with_results=True):
+            yield futures[future], result
+            bar.update()
+    bar.close()
 
 
 class BackgroundCube:
@@ -80,7 +103,7 @@ class BackgroundCube:
 
     def __init__(self, sector: int = 1, camera: int = 1, ccd: int = 1, img_bin: int = 16, downsize: str = "binning",
                  source="mast", quality_bits=None, block_rows: int | None = None, progress: bool = True,
-                 memory_gb: float = None, **source_options):
+                 memory_gb: float | None = None, **source_options):
         from ..geometry import validate_camera_ccd, validate_sector
         from ..sources import resolve_source
 
@@ -200,33 +223,11 @@ class BackgroundCube:
             log.info("resumed %d of %d work units from %s", len(resumed), len(todo_units), checkpoint.directory)
         todo = [unit for unit in todo_units if unit not in resumed]
         log.info("computing %d work units", len(todo))
-        for unit, result in self._compute(todo, client, remote):
+        for unit, result in computed_units(self, todo, client, remote):
             if checkpoint is not None:
                 checkpoint.save(unit, result)
             self.apply_unit(unit, result)
         self.finish()
-
-    def _compute(self, todo, client, remote=None):
-        """(unit, result) pairs as they finish: in this process, or as tasks on ``client``."""
-        from tqdm.auto import tqdm
-
-        description = {"frames": "frame chunks", "tile": "tiles", "rows": "row blocks"}[todo[0][0] if todo else "rows"]
-        bar = tqdm(total=len(todo), desc=description, unit="unit", disable=not self.progress)
-        if client is None or not todo:
-            # in order down the CCD, a row block's halo is kept from the block before
-            reader = units.RowReuse(self.source) if self.source.cheap_read == "rows" else None
-            for unit in todo:
-                yield unit, self.compute_unit(unit, reader)
-                bar.update()
-        else:
-            from distributed import as_completed
-
-            remote = remote if remote is not None else client.scatter(self, broadcast=False)
-            futures = {client.submit(compute_unit_task, remote, unit, pure=False): unit for unit in todo}
-            for future, result in as_completed(futures, with_results=True):
-                yield futures[future], result
-                bar.update()
-        bar.close()
 
     def finish(self):
         """Fill empty bins and set the cube's times once every unit is in."""
@@ -247,16 +248,7 @@ class BackgroundCube:
 
     def build_identity(self) -> dict:
         """What determines the cube's values: a checkpoint is only reused for the same."""
-        from .. import __version__
-
-        digest = hashlib.sha1(np.ascontiguousarray(self.frame_indices).tobytes()).hexdigest()[:16]
-        source = [type(self.source).__name__, str(getattr(self.source, "path", getattr(self.source, "seed", "")))]
-        return {
-            "package_version": __version__, "sector": self.sector, "camera": self.camera, "ccd": self.ccd,
-            "img_bin": self.img_bin, "downsize": self.downsize, "rolling": self.rolling, "errors": self.errors,
-            "block_rows": self.block_rows, "tile_frames": self.pooling.tile_frames, "frames": digest,
-            "dark_frames": [int(i) for i in self.dark_frames], "source": source,
-        }
+        return plan.build_identity(self)
 
     # ------------------------------------------------------------------ time
     def bin_time_axis(self, bin_size: float = 2.0, adaptive: bool = False):

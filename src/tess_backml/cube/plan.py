@@ -33,3 +33,20 @@ def select_frames(source, bad, frames=None) -> np.ndarray:
     if good.size == 0:
         raise TessBackmlError(f"no good frames to process: all {indices.size} selected frames have bad quality flags")
     return good
+
+
+def build_identity(cube) -> dict:
+    """What determines a prepared cube's values (a checkpoint is only reused for the same):
+    the package version, the CCD, the settings, the frames, the dark frames and the source."""
+    import hashlib
+
+    from .. import __version__
+
+    digest = hashlib.sha1(np.ascontiguousarray(cube.frame_indices).tobytes()).hexdigest()[:16]
+    where = getattr(cube.source, "url", getattr(cube.source, "path", getattr(cube.source, "seed", "")))
+    return {
+        "package_version": __version__, "sector": cube.sector, "camera": cube.camera, "ccd": cube.ccd,
+        "img_bin": cube.img_bin, "downsize": cube.downsize, "rolling": cube.rolling, "errors": cube.errors,
+        "block_rows": cube.block_rows, "tile_frames": cube.pooling.tile_frames, "frames": digest,
+        "dark_frames": [int(i) for i in cube.dark_frames], "source": [type(cube.source).__name__, str(where)],
+    }
