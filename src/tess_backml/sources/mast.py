@@ -243,18 +243,19 @@ class MASTCubeSource(FFISource):
                 log.warning("%s %s failed (%s); trying again in %.1f s", what, self.url, exc, wait)
                 time.sleep(wait)
 
-    def _cat_ranges(self, starts, length: int, what: str) -> list:
-        """The bytes of ranges ``[start, start + length)``, requested together (fsspec's
-        ``cat_ranges``: concurrent for remote files); ranges that fail transiently are
-        asked for again."""
+    def _cat_ranges(self, starts, lengths, what: str) -> list:
+        """The bytes of ranges ``[start, start + length)`` (``lengths``: one for all, or
+        one each), requested together (fsspec's ``cat_ranges``: concurrent for remote
+        files); ranges that fail transiently are asked for again."""
+        lengths = np.broadcast_to(np.asarray(lengths, np.int64), np.shape(starts))
         chunks = [None] * len(starts)
 
         def read_missing():
             missing = [i for i, chunk in enumerate(chunks) if chunk is None or isinstance(chunk, Exception)]
-            self.bytes_read += len(missing) * length
+            self.bytes_read += int(sum(lengths[i] for i in missing))
             got = self._fs.cat_ranges(
-                [self._path] * len(missing), [int(starts[i]) for i in missing], [int(starts[i]) + length for i in missing],
-                on_error="return",
+                [self._path] * len(missing), [int(starts[i]) for i in missing],
+                [int(starts[i] + lengths[i]) for i in missing], on_error="return",
             )
             for i, chunk in zip(missing, got):
                 chunks[i] = chunk
@@ -268,7 +269,7 @@ class MASTCubeSource(FFISource):
             self._retrying(read_missing, f"{what} of")
         except FileNotFoundError:
             raise TessBackmlError(f"{self.url} disappeared while it was being read") from None
-        for chunk in chunks:
+        for chunk, length in zip(chunks, lengths):
             if isinstance(chunk, Exception) or len(chunk) != length:
                 raise FileFormatError(f"{self.url}: short read of {what} (truncated cube?): {chunk!r:.80}")
         return chunks
@@ -326,11 +327,7 @@ class MASTCubeSource(FFISource):
         for group in range(0, len(pieces), self.concurrent_reads):
             batch = pieces[group : group + self.concurrent_reads]
             offsets = [self._data_offset + (SCIENCE_ROWS.start + first) * self._row_bytes for first, _ in batch]
-            if len({last - first for first, last in batch}) == 1:
-                chunks = self._cat_ranges(offsets, (batch[0][1] - batch[0][0]) * self._row_bytes, "image rows")
-            else:  # the last, shorter piece on its own
-                chunks = [self._cat_ranges([o], (last - first) * self._row_bytes, "image rows")[0]
-                          for o, (first, last) in zip(offsets, batch)]
+            chunks = self._cat_ranges(offsets, [(last - first) * self._row_bytes for first, last in batch], "image rows")
             for (first, last), chunk in zip(batch, chunks):
                 block = np.frombuffer(chunk, ">f4").reshape(last - first, FFI_SHAPE[1], self._nframes, 2)
                 here = slice(first - start, last - start)
