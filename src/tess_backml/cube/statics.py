@@ -62,14 +62,13 @@ def static_scene(source, dark_frames, darkest_frame: int, img_bin: int, mask_str
     """The static scene, star thresholds and masks of ``source`` from its dark frames."""
     straps = strap_mask_for(img_bin, mask_straps)
     points = _sample_offsets()
-    if source.cheap_read == "frames":
-        flux, _ = source.read_frames(dark_frames)
-        static = np.median(flux, axis=0).astype(np.float32)
-        darkest = flux[list(dark_frames).index(darkest_frame)]
-        thresholds = StarThresholds.from_samples(*(static[r, c] for r, c in points))
-        return StaticScene(static, darkest, thresholds, star_mask(static, thresholds), straps)
-    if source.frame_ranges_cheap:
-        static, darkest = _static_by_bands(source, dark_frames, darkest_frame)
+    if source.cheap_read == "frames" or source.frame_ranges_cheap:
+        if source.cheap_read == "frames":
+            flux, _ = source.read_frames(dark_frames)
+            static = np.median(flux, axis=0).astype(np.float32)
+            darkest = flux[list(dark_frames).index(darkest_frame)]
+        else:
+            static, darkest = _static_by_bands(source, dark_frames, darkest_frame)
         thresholds = StarThresholds.from_samples(*(static[r, c] for r, c in points))
         return StaticScene(static, darkest, thresholds, star_mask(static, thresholds), straps)
     flux, _ = source.read_pixels(np.concatenate([r for r, _ in points]), np.concatenate([c for _, c in points]))

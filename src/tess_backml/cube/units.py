@@ -127,10 +127,7 @@ def compute_unit(setup: PoolingSetup, unit, reader: RowReuse | None = None) -> d
     if kind == "frames":
         part = setup.frame_indices[start : start + FRAME_CHUNK]
         flux, error = setup.source.read_frames(part)
-        data = masked(flux, setup.static, setup.star_mask | setup.strap_mask[None, :])
-        pooled = pool_frames(data, b, rolling=setup.rolling)
-        err, count = bin_errors(data, error, b, setup.static_var)
-        return {"cube": pooled, "err": err, "count": count[0]}
+        return _pooled(setup, flux, error, setup.static, setup.star_mask, slice(0, SCIENCE_SIZE))
     # Rows near a block's cut edge have an unfinished star mask (gradient and dilation:
     # 3 rows), and rolling windows reach img_bin - 1 rows beyond a bin: the halo covers
     # both, in whole bins so the pooling grid stays aligned.
@@ -151,16 +148,12 @@ def compute_unit(setup: PoolingSetup, unit, reader: RowReuse | None = None) -> d
     if not np.array_equal(needed, setup.frame_indices):
         pooled_frames = np.searchsorted(needed, setup.frame_indices)
         flux, error = flux[pooled_frames], error[pooled_frames]
-    data = masked(flux, static, stars | setup.strap_mask[None, :])
-    pooled = pool_frames(data, b, rolling=setup.rolling)
-    inner = slice((start - lo) // b, (stop - lo) // b)
-    err, count = bin_errors(data[:, core], error, b, setup.static_var)
-    return {"cube": pooled[:, inner], "err": err, "count": count[0], "stars": stars[start - lo : stop - lo]}
+    return {**_pooled(setup, flux, error, static, stars, core), "stars": stars[core]}
 
 
 def _compute_tile(setup: PoolingSetup, start: int, first_frame: int, reader) -> dict:
     """Pool rows [start, start + block_rows) of frames [first_frame, + tile_frames)."""
-    b, halo = setup.img_bin, setup.pooling_halo()
+    halo = setup.pooling_halo()
     stop = min(start + setup.block_rows, SCIENCE_SIZE)
     lo, hi = max(start - halo, 0), min(stop + halo, SCIENCE_SIZE)
     frames = setup.frame_indices[first_frame : first_frame + setup.tile_frames]
@@ -169,11 +162,18 @@ def _compute_tile(setup: PoolingSetup, start: int, first_frame: int, reader) -> 
     else:
         flux, error = reader.read_rows(lo, hi, frames, keep=2 * halo)
     core = slice(start - lo, stop - lo)
-    error = error[:, core]
-    data = masked(flux, setup.static[lo:hi], setup.star_mask[lo:hi] | setup.strap_mask[None, :])
+    return _pooled(setup, flux, error[:, core], setup.static[lo:hi], setup.star_mask[lo:hi], core)
+
+
+def _pooled(setup: PoolingSetup, flux, core_error, static, stars, core: slice) -> dict:
+    """Pool a window of rows (``flux`` minus ``static``, stars and straps masked, in
+    place) and keep the bins of its ``core`` rows, with their errors (``core_error``:
+    the errors of those rows) and valid-pixel counts."""
+    b = setup.img_bin
+    data = masked(flux, static, stars | setup.strap_mask[None, :])
     pooled = pool_frames(data, b, rolling=setup.rolling)
-    err, count = bin_errors(data[:, core], error, b, setup.static_var)
-    return {"cube": pooled[:, (start - lo) // b : (stop - lo) // b], "err": err, "count": count[0]}
+    err, count = bin_errors(data[:, core], core_error, b, setup.static_var)
+    return {"cube": pooled[:, core.start // b : core.stop // b], "err": err, "count": count[0]}
 
 
 def apply_unit(setup: PoolingSetup, unit, result: dict, cube, cube_err, counts, noise_factor=None):
