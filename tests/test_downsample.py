@@ -8,8 +8,9 @@ from conftest import REPO
 
 from tess_backml.downsample import (
     MEDIAN_EFFICIENCY,
-    _batcher_network,
-    _network_stages,
+    _merge_cells_low,
+    _merge_quads,
+    _sort_quad,
     bin_errors,
     check_img_bin,
     pool_frames,
@@ -47,18 +48,34 @@ def test_fixed_bins_match_the_original(frames, img_bin):
         assert np.allclose(result, expected, equal_nan=True, rtol=0, atol=1e-5)
 
 
-def test_sorting_network_sorts_every_zero_one_input():
-    network = _batcher_network(16)
-    pairs, bounds, carry = _network_stages(network, 16)
-    assert np.array_equal(pairs, network) and bounds[-1] == len(network)
-    for stage in range(len(bounds) - 1):  # pairs within a stage are disjoint
-        lanes = pairs[bounds[stage] : bounds[stage + 1]].ravel()
-        assert len(set(lanes)) == len(lanes) and not carry[stage, lanes].any()
-    values = (np.arange(2**16)[:, None] >> np.arange(16)) & 1
-    for a, b in network:
-        low, high = np.minimum(values[:, a], values[:, b]), np.maximum(values[:, a], values[:, b])
-        values[:, a], values[:, b] = low, high
-    assert np.all(np.diff(values, axis=1) >= 0)
+def _zero_one(n):
+    """Every 0-1 input of n lanes (by the 0-1 principle, a network that sorts these sorts all)."""
+    return ((np.arange(2**n)[:, None] >> np.arange(n)) & 1).astype(np.float32)
+
+
+def test_quad_sort_sorts_every_zero_one_input():
+    for values in _zero_one(4):
+        assert list(_sort_quad(*values)) == sorted(values)
+
+
+def test_quad_merge_merges_every_pair_of_sorted_zero_one_runs():
+    for a in _zero_one(4):
+        for b in _zero_one(4):
+            a, b = np.sort(a), np.sort(b)
+            assert list(_merge_quads(*a, *b)) == sorted([*a, *b])
+
+
+def test_cell_merge_gives_the_nine_smallest_of_every_pair_of_sorted_zero_one_runs():
+    runs = [np.r_[np.zeros(8 - ones), np.ones(ones)].astype(np.float32) for ones in range(9)]
+    for x in runs:
+        for y in runs:
+            assert list(_merge_cells_low(*x, *y)) == sorted([*x, *y])[:9]
+    # and on real values, with ties and +inf (masked pixels)
+    rng = np.random.default_rng(5)
+    for _ in range(200):
+        x = np.sort(rng.choice([1.0, 2.0, 3.5, np.inf], 8)).astype(np.float32)
+        y = np.sort(rng.normal(2, 1, 8)).astype(np.float32)
+        assert list(_merge_cells_low(*x, *y)) == sorted([*x, *y])[:9]
 
 
 def test_errors_and_counts():
