@@ -13,7 +13,9 @@ from tess_backml.downsample import (
     _sort_quad,
     bin_errors,
     check_img_bin,
+    median_over_frames,
     pool_frames,
+    subtract_and_mask,
 )
 from tess_backml.errors import TessBackmlError
 
@@ -105,3 +107,28 @@ def test_bin_errors_are_honest_for_gaussian_noise():
 def test_bad_img_bin_is_refused(bad):
     with pytest.raises(TessBackmlError, match="img_bin"):
         check_img_bin(bad)
+
+
+@pytest.mark.parametrize("n", [1, 2, 3, 10])
+def test_median_over_frames_equals_numpy(n):
+    rng = np.random.default_rng(n)
+    stack = rng.normal(0, 1, (n, 30, 40)).astype(np.float32)
+    stack[:, 5, 5] = 7.0  # ties
+    stack[0, 3, 4] = np.nan  # NaN in any frame: NaN, as np.median
+    np.testing.assert_array_equal(median_over_frames(stack), np.median(stack, axis=0).astype(np.float32))
+    with pytest.raises(TessBackmlError, match="no frames"):
+        median_over_frames(stack[:0])
+
+
+def test_subtract_and_mask_works_in_place_on_views():
+    rng = np.random.default_rng(2)
+    frames = rng.normal(0, 1, (3, 40, 30)).astype(np.float32)
+    static = rng.normal(0, 1, (20, 30)).astype(np.float32)
+    mask = rng.random((20, 30)) < 0.3
+    expected = frames[:, 10:30] - static
+    expected[:, mask] = np.nan
+    view = frames[:, 10:30]
+    assert subtract_and_mask(view, static, mask) is view
+    np.testing.assert_array_equal(frames[:, 10:30], expected)
+    with pytest.raises(TessBackmlError, match="must match"):
+        subtract_and_mask(frames, static, mask)

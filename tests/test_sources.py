@@ -370,3 +370,14 @@ def test_remote_reads_retry_transient_errors_then_fail_clearly(written, monkeypa
     with pytest.raises(TessBackmlError, match="failed after 4 tries: ConnectionResetError"):
         source.read_rows(0, 16)
     FlakyFileSystem.failures = 0
+
+
+def test_touching_ranges_are_requested_as_one_span_within_the_size_limit():
+    from tess_backml.sources.mast import merged_spans
+
+    # a pixel and its left and right neighbours are contiguous; the rows above and below are not
+    starts = np.array([100, 92, 108, 500, 0])
+    spans = merged_spans(starts, 8, most=1000)
+    assert spans == [(0, 8, [4]), (92, 116, [1, 0, 2]), (500, 508, [3])]
+    assert merged_spans(starts, 8, most=16)[1:3] == [(92, 108, [1, 0]), (108, 116, [2])]  # capped
+    assert merged_spans(np.array([0, 4]), np.array([10, 2]), most=100) == [(0, 10, [0, 1])]  # overlap

@@ -280,6 +280,66 @@ def _bin_error(flux, error, size, extra_variance, out, counts):
     return out, counts
 
 
+@numba.njit(parallel=True, nogil=True, cache=True)
+def _median_over_frames(stack, out):
+    n = stack.shape[0]
+    height, width = stack.shape[1], stack.shape[2]
+    for r in numba.prange(height):
+        values = np.empty(n, np.float32)
+        for c in range(width):
+            bad = False
+            for k in range(n):  # insertion sort: n is a handful of dark frames
+                v = stack[k, r, c]
+                bad |= v != v
+                m = k
+                while m > 0 and values[m - 1] > v:
+                    values[m] = values[m - 1]
+                    m -= 1
+                values[m] = v
+            if bad:
+                out[r, c] = np.nan
+            elif n % 2:
+                out[r, c] = values[n // 2]
+            else:
+                out[r, c] = (values[n // 2 - 1] + values[n // 2]) / np.float32(2)
+    return out
+
+
+def median_over_frames(stack) -> np.ndarray:
+    """Per-pixel median of a few frames (n, rows, cols) -> (rows, cols) float32.
+
+    Equal to ``np.median(stack, axis=0)`` in float32 (NaN if any frame is NaN), in
+    parallel and without sorting a copy of the whole stack: the static scene is a
+    median of the ~10 dark frames.
+    """
+    array = _as_frames(stack)
+    if array.shape[0] == 0:
+        raise TessBackmlError("no frames to take the median of")
+    return _median_over_frames(array, np.empty(array.shape[1:], np.float32))
+
+
+@numba.njit(parallel=True, nogil=True, cache=True)
+def _subtract_and_mask(flux, static, mask):
+    n, height, width = flux.shape
+    for task in numba.prange(n * height):
+        f = task // height
+        r = task % height
+        row = flux[f, r]
+        for c in range(width):
+            row[c] = np.float32(np.nan) if mask[r, c] else row[c] - static[r, c]
+
+
+def subtract_and_mask(flux: np.ndarray, static: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """``flux`` (n, rows, cols) float32 minus ``static``, NaN where ``mask``: in place, one pass."""
+    if flux.dtype != np.float32 or flux.ndim != 3 or not flux.flags.writeable:
+        raise TessBackmlError("subtract_and_mask works in place on writeable float32 frames (n, rows, cols)")
+    shape = flux.shape[1:]
+    if static.shape != shape or mask.shape != shape:
+        raise TessBackmlError(f"static {static.shape} and mask {mask.shape} must match the frames' {shape}")
+    _subtract_and_mask(flux, np.asarray(static, np.float32), np.asarray(mask, np.bool_))
+    return flux
+
+
 @functools.lru_cache(maxsize=16)
 def rolling_noise_factor(img_bin: int) -> float:
     """Noise of a rolling-pooled bin relative to a fixed-bin median of the same pixels.

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..constants import SCIENCE_SIZE
+from ..downsample import median_over_frames
 from ..masks import StarThresholds, star_mask, strap_columns
 from .darkness import sample_pixels
 
@@ -65,7 +66,7 @@ def static_scene(source, dark_frames, darkest_frame: int, img_bin: int, mask_str
     if source.cheap_read == "frames" or source.frame_ranges_cheap:
         if source.cheap_read == "frames":
             flux, _ = source.read_frames(dark_frames)
-            static = np.median(flux, axis=0).astype(np.float32)
+            static = median_over_frames(flux)
             darkest = flux[list(dark_frames).index(darkest_frame)]
         else:
             static, darkest = _static_by_bands(source, dark_frames, darkest_frame)
@@ -90,6 +91,6 @@ def _static_by_bands(source, dark_frames, darkest_frame: int):
     for start in range(0, SCIENCE_SIZE, STATIC_BAND_ROWS):
         stop = min(start + STATIC_BAND_ROWS, SCIENCE_SIZE)
         flux, _ = source.read_rows(start, stop, dark_frames)
-        static[start:stop] = np.median(flux, axis=0)
+        static[start:stop] = median_over_frames(flux)
         darkest[start:stop] = flux[which]
     return static, darkest

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..constants import SCIENCE_SIZE
-from ..downsample import bin_errors, pool_frames
+from ..downsample import bin_errors, median_over_frames, pool_frames, subtract_and_mask
 from ..errors import TessBackmlError
 from ..masks import StarThresholds, star_mask
 
@@ -61,13 +61,6 @@ class PoolingSetup:
         """Rows beyond a block that its bins' rolling windows reach (img_bin - 1), in
         whole bins so the pooling grid stays aligned."""
         return self.img_bin if self.rolling and self.img_bin > 1 else 0
-
-
-def masked(flux, static, mask):
-    """``flux`` minus the static scene, masked pixels NaN, in place (frames are read for this alone)."""
-    flux -= static
-    flux[:, mask] = np.nan
-    return flux
 
 
 #: Bytes per pixel and frame of a tile while it is pooled: flux and error (8), the
@@ -141,7 +134,7 @@ def compute_unit(setup: PoolingSetup, unit, reader: RowReuse | None = None) -> d
         flux, error = setup.source.read_rows(lo, hi, needed)
     else:
         flux, error = reader.read_rows(lo, hi, needed, keep=2 * halo)
-    static = np.median(flux[np.searchsorted(needed, setup.dark_frames)], axis=0).astype(np.float32)
+    static = median_over_frames(flux[np.searchsorted(needed, setup.dark_frames)])
     stars = star_mask(static, setup.thresholds)
     core = slice(start - lo, stop - lo)  # the block's own rows within the halo
     error = error[:, core]
@@ -170,7 +163,7 @@ def _pooled(setup: PoolingSetup, flux, core_error, static, stars, core: slice) -
     place) and keep the bins of its ``core`` rows, with their errors (``core_error``:
     the errors of those rows) and valid-pixel counts."""
     b = setup.img_bin
-    data = masked(flux, static, stars | setup.strap_mask[None, :])
+    data = subtract_and_mask(flux, static, stars | setup.strap_mask[None, :])  # frames are read for this alone
     pooled = pool_frames(data, b, rolling=setup.rolling)
     err, count = bin_errors(data[:, core], core_error, b, setup.static_var)
     return {"cube": pooled[:, core.start // b : core.stop // b], "err": err, "count": count[0]}

@@ -6,6 +6,7 @@ import logging
 import re
 import time
 
+import numba
 import numpy as np
 from astropy.io import fits
 
@@ -51,13 +52,53 @@ def frame_runs(frames) -> list:
     return [(int(run[0]), int(run[-1]) + 1) for run in np.split(frames, breaks)]
 
 
-def to_frame_major(block: np.ndarray, frames=None, out=None, frame_tile: int = 32, column_tile: int = 256):
+@numba.njit(parallel=True, nogil=True, cache=True)
+def _transpose_pixels(block, frames, swap, flux, error, frame_tile, column_tile):
+    """``flux[i, r, c] = block[r, c, frames[i], 0]`` (and ``error`` from value 1), as raw
+    32-bit words, byte-swapped if ``swap``. Tiles of frames x columns keep both the
+    reads (along frames) and the writes (along columns) in cache."""
+    rows, columns = block.shape[0], block.shape[1]
+    column_tiles = (columns + column_tile - 1) // column_tile
+    for task in numba.prange(rows * column_tiles):
+        r = task // column_tiles
+        c0 = (task % column_tiles) * column_tile
+        c1 = min(c0 + column_tile, columns)
+        for f0 in range(0, frames.size, frame_tile):
+            for i in range(f0, min(f0 + frame_tile, frames.size)):
+                f = frames[i]
+                for c in range(c0, c1):
+                    value = block[r, c, f, 0]
+                    sigma = block[r, c, f, 1]
+                    if swap:
+                        value = (value >> 24) | ((value >> 8) & 0xFF00) | ((value << 8) & 0xFF0000) | (value << 24)
+                        sigma = (sigma >> 24) | ((sigma >> 8) & 0xFF00) | ((sigma << 8) & 0xFF0000) | (sigma << 24)
+                    flux[i, r, c] = value
+                    error[i, r, c] = sigma
+
+
+def merged_spans(starts, lengths, most: int) -> list:
+    """Ranges ``[start, start + length)`` merged where they touch or overlap, while a
+    merged span stays within ``most`` bytes: ``[(start, stop, [indices]), ...]``."""
+    starts = np.asarray(starts, np.int64)
+    lengths = np.broadcast_to(np.asarray(lengths, np.int64), starts.shape)
+    spans = []
+    for i in np.argsort(starts, kind="stable"):
+        start, stop = int(starts[i]), int(starts[i] + lengths[i])
+        if spans and start <= spans[-1][1] and max(stop, spans[-1][1]) - spans[-1][0] <= most:
+            spans[-1][1] = max(stop, spans[-1][1])
+            spans[-1][2].append(int(i))
+        else:
+            spans.append([start, stop, [int(i)]])
+    return [tuple(span) for span in spans]
+
+
+def to_frame_major(block: np.ndarray, frames=None, out=None, frame_tile: int = 32, column_tile: int = 64):
     """Convert a pixel-major cube block (rows, cols, frames, 2) to frame-major flux and error.
 
     Parameters
     ----------
     block : ndarray (rows, cols, nframes, 2)
-        Big- or little-endian values, as read.
+        Big- or little-endian float32 values, as read (a view or a memory map will do).
     frames : ndarray of int, optional
         The frames to keep, in this order (default all).
     out : tuple of two ndarrays (len(frames), rows, cols) float32, optional
@@ -66,21 +107,18 @@ def to_frame_major(block: np.ndarray, frames=None, out=None, frame_tile: int = 3
     Returns
     -------
     flux, error : native float32 arrays (len(frames), rows, cols)
-        The byte swap and transpose go tile by tile (32 frames x 256 columns,
-        about L2-cache sized), ~2.5x faster than one numpy transpose of the block.
+        The byte swap and transpose go in one compiled pass, in parallel, tile by
+        tile (32 frames x 64 columns, in L1 cache).
     """
+    if block.dtype.kind != "f" or block.dtype.itemsize != 4:
+        raise TessBackmlError(f"cube values must be 32-bit floats, got {block.dtype}")
     rows, columns, nframes, _ = block.shape
-    frames = np.arange(nframes) if frames is None else np.asarray(frames)
+    frames = np.arange(nframes) if frames is None else np.asarray(frames, dtype=np.int64)
     if out is None:
         out = (np.empty((frames.size, rows, columns), np.float32), np.empty((frames.size, rows, columns), np.float32))
     flux, error = out
-    every = frames.size == nframes and np.array_equal(frames, np.arange(nframes))
-    for f in range(0, frames.size, frame_tile):
-        wanted = slice(f, f + frame_tile) if every else frames[f : f + frame_tile]
-        for c in range(0, columns, column_tile):
-            tile = block[:, c : c + column_tile, wanted].astype(np.float32)
-            flux[f : f + frame_tile, :, c : c + column_tile] = tile[..., 0].transpose(2, 0, 1)
-            error[f : f + frame_tile, :, c : c + column_tile] = tile[..., 1].transpose(2, 0, 1)
+    swap = not block.dtype.isnative
+    _transpose_pixels(block.view(np.uint32), frames, swap, flux.view(np.uint32), error.view(np.uint32), frame_tile, column_tile)
     return flux, error
 
 
@@ -246,19 +284,24 @@ class MASTCubeSource(FFISource):
     def _cat_ranges(self, starts, lengths, what: str) -> list:
         """The bytes of ranges ``[start, start + length)`` (``lengths``: one for all, or
         one each), requested together (fsspec's ``cat_ranges``: concurrent for remote
-        files); ranges that fail transiently are asked for again."""
-        lengths = np.broadcast_to(np.asarray(lengths, np.int64), np.shape(starts))
+        files); ranges that touch or overlap are asked for as one (up to
+        :attr:`read_bytes`: each request costs more than its bytes, and neighbouring
+        pixels' series are contiguous); ranges that fail transiently are asked for again."""
+        starts = np.asarray(starts, np.int64).ravel()
+        lengths = np.broadcast_to(np.asarray(lengths, np.int64), starts.shape)
         chunks = [None] * len(starts)
 
         def read_missing():
             missing = [i for i, chunk in enumerate(chunks) if chunk is None or isinstance(chunk, Exception)]
-            self.bytes_read += int(sum(lengths[i] for i in missing))
-            got = self._fs.cat_ranges(
-                [self._path] * len(missing), [int(starts[i]) for i in missing],
-                [int(starts[i] + lengths[i]) for i in missing], on_error="return",
-            )
-            for i, chunk in zip(missing, got):
-                chunks[i] = chunk
+            spans = merged_spans(starts[missing], lengths[missing], self.read_bytes)
+            self.bytes_read += int(sum(stop - start for start, stop, _ in spans))
+            got = self._fs.cat_ranges([self._path] * len(spans), [start for start, _, _ in spans],
+                                      [stop for _, stop, _ in spans], on_error="return")
+            for (start, _, members), chunk in zip(spans, got):
+                for k in members:
+                    i = missing[k]
+                    offset = int(starts[i] - start)
+                    chunks[i] = chunk if isinstance(chunk, Exception) else chunk[offset : offset + int(lengths[i])]
             failed = [chunk for chunk in got if isinstance(chunk, Exception)]
             if any(isinstance(chunk, FileNotFoundError) for chunk in failed):
                 raise FileNotFoundError(f"{self.url} is gone")
