@@ -2,12 +2,16 @@
 
 Builds the cube (img_bin 16, rolling, errors) of the same simulated frames
 from the simulator itself, from SPOC FFI files on disk and from the astrocut cube
-made of them (read locally in tiles, and in whole rows as remote cubes are), and
+made of them (read locally in tiles, with and without reading ahead, and in whole
+rows as remote cubes are), and
 prints frames/s for each (dark-frame search, static scene and masks included), the
 bytes read from the cube over the frames' data, and the cube's rate over the FFI
 files'. The simulator's rate includes generating the frames.
 
-    python benchmarks/bench_cube.py [--frames 24] [--workdir DIR]
+    python benchmarks/bench_cube.py [--frames 24] [--workdir DIR] [--cold]
+
+``--cold`` drops the files from the page cache before each build, so they are read
+from disk.
 """
 
 import argparse
@@ -22,11 +26,24 @@ from tess_backml.sources import MASTCubeSource, SimulatedSector
 from tess_backml.sources.mast import make_astrocut_cube
 
 
-def build(source, frames=None):
+def evict(folder):
+    """Drop ``folder``'s files from the page cache: the next build reads them from disk."""
+    for name in os.listdir(folder):
+        path = os.path.join(folder, name)
+        if os.path.isfile(path):
+            descriptor = os.open(path, os.O_RDONLY)
+            os.posix_fadvise(descriptor, 0, 0, os.POSIX_FADV_DONTNEED)
+            os.close(descriptor)
+
+
+def build(source, frames=None, read_ahead=True, cold_folder=None):
     os.environ["TESS_BACKML_CACHE"] = tempfile.mkdtemp()  # no dark-frame cache: time the whole job
     if isinstance(source, MASTCubeSource):
         source.bytes_read = 0
+    if cold_folder:
+        evict(cold_folder)
     cube = BackgroundCube(4, 1, 1, img_bin=16, source=source, progress=False)
+    cube.read_ahead = read_ahead
     start = time.perf_counter()
     cube.get_scatter_light_cube(frames=frames)
     return time.perf_counter() - start, cube
@@ -36,6 +53,7 @@ def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--frames", type=int, default=24)
     parser.add_argument("--workdir", default=None)
+    parser.add_argument("--cold", action="store_true", help="read the files from disk, not the page cache")
     args = parser.parse_args()
 
     sim = SimulatedSector()
@@ -49,13 +67,14 @@ def main():
         build(cube_path)  # compile the kernels once
         results = {}
         rates = {}
-        for name, source, selection in (
-            ("simulator (generates frames)", sim, frames),
-            ("SPOC FFI files", work, None),
-            ("astrocut cube, tiles (local)", MASTCubeSource(cube_path), None),
-            ("astrocut cube, whole rows", MASTCubeSource(cube_path, memmap=False), None),
+        for name, source, selection, ahead in (
+            ("simulator (generates frames)", sim, frames, True),
+            ("SPOC FFI files", work, None, True),
+            ("astrocut cube, tiles (local)", MASTCubeSource(cube_path), None, True),
+            ("  the same, no read-ahead", MASTCubeSource(cube_path), None, False),
+            ("astrocut cube, whole rows", MASTCubeSource(cube_path, memmap=False), None, True),
         ):
-            seconds, cube = build(source, selection)
+            seconds, cube = build(source, selection, ahead, work if args.cold else None)
             results[name] = cube
             rates[name] = len(cube.frame_indices) / seconds
             read = ""
@@ -65,8 +84,10 @@ def main():
         cubes = list(results.values())
         assert all(np.allclose(c.scatter_cube, cubes[0].scatter_cube, atol=1e-5) for c in cubes[1:])
         files = rates["SPOC FFI files"]
-        print(f"all four cubes agree; MAST cube over FFI files: tiles {rates['astrocut cube, tiles (local)'] / files:.2f}x, "
-              f"whole rows {rates['astrocut cube, whole rows'] / files:.2f}x")
+        tiles = rates["astrocut cube, tiles (local)"]
+        print(f"all cubes agree ({'from disk' if args.cold else 'files in the page cache'}); MAST cube over FFI files: "
+              f"tiles {tiles / files:.2f}x, whole rows {rates['astrocut cube, whole rows'] / files:.2f}x; "
+              f"read-ahead {tiles / rates['  the same, no read-ahead']:.2f}x")
 
 
 if __name__ == "__main__":

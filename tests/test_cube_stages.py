@@ -119,6 +119,34 @@ def test_units_pool_the_light_above_the_static_scene_in_either_order(cheap_read)
     assert setup.star_mask[STAR]
 
 
+@pytest.mark.parametrize("cheap_read", ["frames", "rows"])
+def test_read_ahead_reads_the_next_unit_in_the_background_and_changes_nothing(cheap_read):
+    import threading
+
+    source = FlatSkySource([10.0, 10.0, 13.0, 17.0, 25.0] * 4, cheap_read=cheap_read)
+    setup = _setup(source, np.arange(2, 20))
+    todo = setup.work_units()
+    readers = []
+    read = source._read_frames
+    source._read_frames = lambda indices: (readers.append(threading.current_thread().name), read(indices))[1]
+    plain = [units.compute_unit(setup, unit, units.RowReuse(source) if cheap_read == "rows" else None) for unit in todo]
+    assert set(readers) == {"MainThread"}
+    readers.clear()
+    ahead = units.ReadAhead(setup, todo, units.RowReuse(source) if cheap_read == "rows" else None)
+    try:
+        results = [units.compute_unit(setup, unit, ahead) for unit in todo]
+        # a read out of the expected order is made directly, and reading ahead goes on
+        request = units.unit_read(setup, todo[0])
+        direct = units.read_unit(setup, request)
+        np.testing.assert_array_equal(units.read_unit(setup, request, ahead)[0], direct[0])
+    finally:
+        ahead.close()
+    assert len(results) == len(todo) > 1 and all(name.startswith("tess-backml-read-ahead") for name in readers[:len(todo)])
+    for got, expected in zip(results, plain):
+        for key in expected:
+            np.testing.assert_array_equal(got[key], expected[key])
+
+
 def test_sparse_pixels_take_the_free_pixel_nearest_each_bin_centre():
     mask = np.zeros((SCIENCE_SIZE, SCIENCE_SIZE), bool)
     mask[0:8, 0:8] = True  # the first bin's centre region (8x8 of a 16-pixel bin)

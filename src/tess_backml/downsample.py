@@ -180,7 +180,7 @@ def _pool_row(top, bottom, top_counts, bottom_counts, cells, cell_counts, result
         result[j] = value if count > 0 else np.float32(np.nan)
 
 
-@numba.njit(parallel=True, cache=True)
+@numba.njit(parallel=True, nogil=True, cache=True)
 def _rolling_pass(src, chunks, out):
     """One 4x4 / stride-2 NaN-median pass with a one-pixel NaN border: (n, H, W) -> ``out`` (n, H/2, W/2).
 
@@ -217,7 +217,7 @@ def _rolling_pass(src, chunks, out):
     return out
 
 
-@numba.njit(parallel=True, cache=True)
+@numba.njit(parallel=True, nogil=True, cache=True)
 def _fixed_pass(src, size, out):
     """NaN-median of non-overlapping size x size blocks: (n, H, W) -> ``out`` (n, H/size, W/size)."""
     n, height, width = src.shape
@@ -241,7 +241,7 @@ def _fixed_pass(src, size, out):
     return out
 
 
-@numba.njit(parallel=True, cache=True, fastmath={"reassoc", "contract"})
+@numba.njit(parallel=True, nogil=True, cache=True, fastmath={"reassoc", "contract"})
 def _bin_error(flux, error, size, extra_variance, out, counts):
     """Error of a bin's median: sqrt(pi/2) * rms(error) / sqrt(N) over its valid pixels, and N,
     into ``out`` and ``counts``.

@@ -26,6 +26,21 @@ def compute_unit_task(cube, unit) -> dict:
 DEFAULT_MEMORY_GB = 0.25
 
 
+def concurrent_kernels_safe() -> bool:
+    """Whether two threads may run the parallel numba kernels at once: not with numba's
+    own "workqueue" threading layer (used where neither OpenMP nor TBB is installed)."""
+    import numba
+
+    from ..downsample import pool_frames
+
+    try:
+        layer = numba.threading_layer()
+    except ValueError:  # no parallel kernel has run yet
+        pool_frames(np.zeros((1, 4, 4), np.float32), 2)
+        layer = numba.threading_layer()
+    return layer != "workqueue"
+
+
 def computed_units(cube, todo, client=None, remote=None):
     """(unit, result) pairs of ``cube``'s work units ``todo`` as they finish: in this
     process (in order down the CCD, a row block's halo kept from the block before), or
@@ -36,9 +51,15 @@ def computed_units(cube, todo, client=None, remote=None):
     bar = tqdm(total=len(todo), desc=description, unit="unit", disable=not cube.progress)
     if client is None or not todo:
         reader = units.RowReuse(cube.source) if cube.source.cheap_read == "rows" else None
-        for unit in todo:
-            yield unit, cube.compute_unit(unit, reader)
-            bar.update()
+        if cube.read_ahead and concurrent_kernels_safe():
+            reader = units.ReadAhead(cube.pooling, todo, reader)
+        try:
+            for unit in todo:
+                yield unit, cube.compute_unit(unit, reader)
+                bar.update()
+        finally:
+            if isinstance(reader, units.ReadAhead):
+                reader.close()
     else:
         from distributed import as_completed
 
@@ -97,9 +118,13 @@ class BackgroundCube:
         Static scene (frame-read sources) and masks.
     earth_maps, moon_maps, earth_vectors, moon_vectors : dict
         From :meth:`get_vector_maps`.
+    read_ahead : bool
+        In one process, read the next unit's pixels while this one is pooled (default
+        True; memory for one more unit's pixels, counted in ``memory_gb``).
     """
 
     FRAME_CHUNK = units.FRAME_CHUNK
+    read_ahead = True
 
     def __init__(self, sector: int = 1, camera: int = 1, ccd: int = 1, img_bin: int = 16, downsize: str = "binning",
                  source="mast", quality_bits=None, block_rows: int | None = None, progress: bool = True,

@@ -65,8 +65,8 @@ class PoolingSetup:
 
 #: Bytes per pixel and frame of a tile while it is pooled: flux and error (8), the
 #: rows kept for the next tile (up to 8 more) and the pooling's work arrays (measured
-#: peak, with the source's read, about 20).
-TILE_BYTES_PER_VALUE = 24
+#: peak, with the source's read, about 20), and the next tile read ahead (8).
+TILE_BYTES_PER_VALUE = 32
 
 
 def frames_per_tile(setup: PoolingSetup, memory_gb: float) -> int:
@@ -109,53 +109,109 @@ class RowReuse:
         return flux, error
 
 
-def compute_unit(setup: PoolingSetup, unit, reader: RowReuse | None = None) -> dict:
-    """Pool one work unit: a dict of arrays (``cube``, ``err``, ``count``, and ``stars``
-    for row blocks). ``reader`` (row blocks, in order, in one process) saves reading
-    the halos twice; the result is the same without it."""
+class ReadAhead:
+    """Reads the next unit's pixels in a background thread while this one is pooled.
+
+    For the units ``todo`` of one process, in order. Reads go through ``reader`` (a
+    :class:`RowReuse`) or the source; a read that is not the one expected next is
+    made directly. Holds one unit's pixels more than reading on demand.
+    """
+
+    def __init__(self, setup: PoolingSetup, todo, reader=None):
+        from concurrent.futures import ThreadPoolExecutor
+
+        self.setup, self.reader = setup, reader
+        self.requests = [unit_read(setup, unit) for unit in todo]
+        self._thread = ThreadPoolExecutor(1, thread_name_prefix="tess-backml-read-ahead")
+        self._pending = None  # (index of the request, future)
+        self._start(0)
+
+    def _start(self, index: int):
+        self._pending = None
+        if index < len(self.requests):
+            future = self._thread.submit(read_unit, self.setup, self.requests[index], self.reader)
+            self._pending = (index, future)
+
+    def _take(self, request):
+        if self._pending is not None:
+            index, future = self._pending
+            expected = self.requests[index]
+            same = len(expected) == len(request) and all(
+                np.array_equal(a, b) for a, b in zip(expected, request)
+            )
+            if same:
+                result = future.result()
+                self._start(index + 1)
+                return result
+            future.result()  # let it finish: the reader reads in order
+            self._pending = None
+        return read_unit(self.setup, request, self.reader)
+
+    def read_frames(self, frames):
+        return self._take(("frames", frames))
+
+    def read_rows(self, lo, hi, frames, keep=0):
+        return self._take(("rows", lo, hi, frames, keep))
+
+    def close(self):
+        """Stop reading ahead (waits for a read in progress)."""
+        self._pending = None
+        self._thread.shutdown(wait=True, cancel_futures=True)
+
+
+def unit_read(setup: PoolingSetup, unit) -> tuple:
+    """The pixels a unit reads: ``("frames", frames)`` or ``("rows", lo, hi, frames, keep)``
+    (rows [lo, hi) of ``frames``; ``keep`` rows at the end are shared with the next block)."""
     kind, start = unit[0], unit[1]
-    b = setup.img_bin
-    if kind == "tile":
-        return _compute_tile(setup, start, unit[2], reader)
     if kind == "frames":
-        part = setup.frame_indices[start : start + FRAME_CHUNK]
-        flux, error = setup.source.read_frames(part)
-        return _pooled(setup, flux, error, setup.static, setup.star_mask, slice(0, SCIENCE_SIZE))
-    # Rows near a block's cut edge have an unfinished star mask (gradient and dilation:
-    # 3 rows), and rolling windows reach img_bin - 1 rows beyond a bin: the halo covers
-    # both, in whole bins so the pooling grid stays aligned.
-    reach = 3 + (b - 1 if setup.rolling else 0)
-    halo = b * int(np.ceil(reach / b))
-    stop = min(start + setup.block_rows, SCIENCE_SIZE)
-    lo, hi = max(start - halo, 0), min(stop + halo, SCIENCE_SIZE)
-    # Only the frames pooled and the dark frames are read, once each.
-    needed = np.union1d(setup.frame_indices, setup.dark_frames)
-    if reader is None:
-        flux, error = setup.source.read_rows(lo, hi, needed)
+        return ("frames", setup.frame_indices[start : start + FRAME_CHUNK])
+    if kind == "tile":
+        halo = setup.pooling_halo()
+        frames = setup.frame_indices[unit[2] : unit[2] + setup.tile_frames]
     else:
-        flux, error = reader.read_rows(lo, hi, needed, keep=2 * halo)
+        # Rows near a block's cut edge have an unfinished star mask (gradient and dilation:
+        # 3 rows), and rolling windows reach img_bin - 1 rows beyond a bin: the halo covers
+        # both, in whole bins so the pooling grid stays aligned. Only the frames pooled and
+        # the dark frames are read, once each.
+        b = setup.img_bin
+        halo = b * int(np.ceil((3 + (b - 1 if setup.rolling else 0)) / b))
+        frames = np.union1d(setup.frame_indices, setup.dark_frames)
+    stop = min(start + setup.block_rows, SCIENCE_SIZE)
+    return ("rows", max(start - halo, 0), min(stop + halo, SCIENCE_SIZE), frames, 2 * halo)
+
+
+def read_unit(setup: PoolingSetup, request: tuple, reader=None):
+    """Flux and error of a :func:`unit_read` request, through ``reader`` if given."""
+    source = reader if reader is not None else setup.source
+    if request[0] == "frames":
+        return source.read_frames(request[1])
+    _, lo, hi, frames, keep = request
+    return source.read_rows(lo, hi, frames, keep=keep) if reader is not None else source.read_rows(lo, hi, frames)
+
+
+def compute_unit(setup: PoolingSetup, unit, reader=None) -> dict:
+    """Pool one work unit: a dict of arrays (``cube``, ``err``, ``count``, and ``stars``
+    for row blocks). ``reader`` (a :class:`RowReuse` or :class:`ReadAhead`, for units
+    in order in one process) saves reading halos twice or reads ahead; the result is
+    the same without it."""
+    kind, start = unit[0], unit[1]
+    request = unit_read(setup, unit)
+    flux, error = read_unit(setup, request, reader)
+    if kind == "frames":
+        return _pooled(setup, flux, error, setup.static, setup.star_mask, slice(0, SCIENCE_SIZE))
+    lo, hi = request[1], request[2]
+    stop = min(start + setup.block_rows, SCIENCE_SIZE)
+    core = slice(start - lo, stop - lo)  # the unit's own rows within the halo
+    if kind == "tile":
+        return _pooled(setup, flux, error[:, core], setup.static[lo:hi], setup.star_mask[lo:hi], core)
+    needed = request[3]
     static = median_over_frames(flux[np.searchsorted(needed, setup.dark_frames)])
     stars = star_mask(static, setup.thresholds)
-    core = slice(start - lo, stop - lo)  # the block's own rows within the halo
     error = error[:, core]
     if not np.array_equal(needed, setup.frame_indices):
         pooled_frames = np.searchsorted(needed, setup.frame_indices)
         flux, error = flux[pooled_frames], error[pooled_frames]
     return {**_pooled(setup, flux, error, static, stars, core), "stars": stars[core]}
-
-
-def _compute_tile(setup: PoolingSetup, start: int, first_frame: int, reader) -> dict:
-    """Pool rows [start, start + block_rows) of frames [first_frame, + tile_frames)."""
-    halo = setup.pooling_halo()
-    stop = min(start + setup.block_rows, SCIENCE_SIZE)
-    lo, hi = max(start - halo, 0), min(stop + halo, SCIENCE_SIZE)
-    frames = setup.frame_indices[first_frame : first_frame + setup.tile_frames]
-    if reader is None:
-        flux, error = setup.source.read_rows(lo, hi, frames)
-    else:
-        flux, error = reader.read_rows(lo, hi, frames, keep=2 * halo)
-    core = slice(start - lo, stop - lo)
-    return _pooled(setup, flux, error[:, core], setup.static[lo:hi], setup.star_mask[lo:hi], core)
 
 
 def _pooled(setup: PoolingSetup, flux, core_error, static, stars, core: slice) -> dict:
