@@ -51,7 +51,8 @@ def computed_units(cube, todo, client=None, remote=None):
     bar = tqdm(total=len(todo), desc=description, unit="unit", disable=not cube.progress)
     if client is None or not todo:
         reader = units.RowReuse(cube.source) if cube.source.cheap_read == "rows" else None
-        if cube.read_ahead and concurrent_kernels_safe():
+        # not for whole-row blocks: each holds every frame, so a second would double the memory
+        if cube.read_ahead and todo[0][0] != "rows" and concurrent_kernels_safe():
             reader = units.ReadAhead(cube.pooling, todo, reader)
         try:
             for unit in todo:
@@ -119,8 +120,8 @@ class BackgroundCube:
     earth_maps, moon_maps, earth_vectors, moon_vectors : dict
         From :meth:`get_vector_maps`.
     read_ahead : bool
-        In one process, read the next unit's pixels while this one is pooled (default
-        True; memory for one more unit's pixels, counted in ``memory_gb``).
+        In one process, read the next frame chunk or tile while this one is pooled
+        (default True; memory for one more unit's pixels, counted in ``memory_gb``).
     """
 
     FRAME_CHUNK = units.FRAME_CHUNK
