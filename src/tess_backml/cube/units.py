@@ -65,14 +65,18 @@ class PoolingSetup:
 
 #: Bytes per pixel and frame of a tile while it is pooled: flux and error (8), the
 #: rows kept for the next tile (up to 8 more) and the pooling's work arrays (measured
-#: peak, with the source's read, about 20), and the next tile read ahead (8).
-TILE_BYTES_PER_VALUE = 32
+#: peak, with the source's read, about 20).
+TILE_BYTES_PER_VALUE = 24
+#: And the flux and error of the next tile, when it is read ahead.
+READ_AHEAD_BYTES_PER_VALUE = 8
 
 
-def frames_per_tile(setup: PoolingSetup, memory_gb: float) -> int:
-    """As many frames as fit in ``memory_gb`` for a tile of ``block_rows`` rows and halo."""
+def frames_per_tile(setup: PoolingSetup, memory_gb: float, read_ahead: bool = False) -> int:
+    """As many frames as fit in ``memory_gb`` for a tile of ``block_rows`` rows and halo
+    (and the next one's pixels, if read ahead)."""
     rows = setup.block_rows + 2 * setup.pooling_halo()
-    return max(int(memory_gb * 2**30 // (rows * SCIENCE_SIZE * TILE_BYTES_PER_VALUE)), 1)
+    per_value = TILE_BYTES_PER_VALUE + (READ_AHEAD_BYTES_PER_VALUE if read_ahead else 0)
+    return max(int(memory_gb * 2**30 // (rows * SCIENCE_SIZE * per_value)), 1)
 
 
 class RowReuse:
