@@ -381,3 +381,19 @@ def test_touching_ranges_are_requested_as_one_span_within_the_size_limit():
     assert spans == [(0, 8, [4]), (92, 116, [1, 0, 2]), (500, 508, [3])]
     assert merged_spans(starts, 8, most=16)[1:3] == [(92, 108, [1, 0]), (108, 116, [2])]  # capped
     assert merged_spans(np.array([0, 4]), np.array([10, 2]), most=100) == [(0, 10, [0, 1])]  # overlap
+
+
+def test_the_compiled_transpose_matches_numpy_and_refuses_indices_out_of_the_block():
+    from tess_backml.sources.mast import to_frame_major
+
+    rng = np.random.default_rng(4)
+    block = rng.normal(0, 1, (3, 70, 9, 2)).astype(">f4")  # big-endian, as in the file
+    frames = np.array([8, 0, 3])
+    flux, error = to_frame_major(block[:, 5:60], frames)
+    np.testing.assert_array_equal(flux, block[:, 5:60, frames, 0].transpose(2, 0, 1))
+    np.testing.assert_array_equal(error, block[:, 5:60, frames, 1].transpose(2, 0, 1))
+    np.testing.assert_array_equal(to_frame_major(block.astype("<f4"))[0], to_frame_major(block)[0])
+    with pytest.raises(TessBackmlError, match="frames must lie in 0..8"):
+        to_frame_major(block, np.array([9]))
+    with pytest.raises(TessBackmlError, match="out arrays must have shape"):
+        to_frame_major(block, frames, out=(np.empty((3, 3, 69), np.float32), np.empty((3, 3, 69), np.float32)))

@@ -117,6 +117,11 @@ def to_frame_major(block: np.ndarray, frames=None, out=None, frame_tile: int = 3
     if out is None:
         out = (np.empty((frames.size, rows, columns), np.float32), np.empty((frames.size, rows, columns), np.float32))
     flux, error = out
+    # the kernel does not check its indices: a wrong frame or shape would write past the arrays
+    if frames.size and (frames.min() < 0 or frames.max() >= nframes):
+        raise TessBackmlError(f"frames must lie in 0..{nframes - 1}, got {frames.min()}..{frames.max()}")
+    if flux.shape != (frames.size, rows, columns) or error.shape != flux.shape:
+        raise TessBackmlError(f"out arrays must have shape {(frames.size, rows, columns)}, got {flux.shape}, {error.shape}")
     swap = not block.dtype.isnative
     _transpose_pixels(block.view(np.uint32), frames, swap, flux.view(np.uint32), error.view(np.uint32), frame_tile, column_tile)
     return flux, error
