@@ -16,6 +16,7 @@ from disk.
 
 import argparse
 import os
+import sys
 import tempfile
 import time
 
@@ -55,6 +56,8 @@ def main():
     parser.add_argument("--workdir", default=None)
     parser.add_argument("--cold", action="store_true", help="read the files from disk, not the page cache")
     args = parser.parse_args()
+    if args.cold and not hasattr(os, "posix_fadvise"):
+        sys.exit("--cold drops files from the page cache with posix_fadvise, which this system lacks")
 
     sim = SimulatedSector()
     frames = np.arange(300, 300 + args.frames)
