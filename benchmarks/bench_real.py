@@ -5,7 +5,7 @@ Per series and as medians: the SL a correction leaves (RMS of truth - model over
 of truth; 1 = nothing removed, above 1 = worse than nothing) and the explained
 variance, for no correction, the baseline and the model trained on the simulator
 alone (the demo's recipe on a small simulated training set), and gradient-boosted
-trees trained on the other real series (feature set real-2, the default model's recipe);
+trees trained on the other real series (feature set real-3, the default model's recipe);
 then the spread of (truth - model) / error of the held-out trees, with the error model
 and the training domain of the other series (cadences outside it are flagged, and their
 error grows: see tess_backml.model.real.model_error).
@@ -117,7 +117,7 @@ def main():
         train = [j for j in range(len(series)) if j != k]
         truth_train = np.concatenate([truths[j] for j in train])
         meta = {
-            "error_model": error_model(truth_train, np.concatenate([held_out[j] for j in train])),
+            "error_model": error_model([truths[j] for j in train], [held_out[j] for j in train]),
             "domain": training_domain(np.vstack([features[j] for j in train]), truth_train),
         }
         outside = outside_domain(meta["domain"], features[k])

@@ -142,7 +142,7 @@ print(f"model: {100 * share_removed(corrected_by_model):.0f}% of the true SL rem
 # the one trained above on the simulator, and the package's **default model**
 # (`model="default"`), trained on 28 real series. This cutout is one of them, so here
 # it shows how the default model is used, not how well it does on unseen light: left
-# out of its training, a series keeps a median 0.44 of its SL (see tutorial 3).
+# out of its training, a series keeps a median 0.43 of its SL (see tutorial 3).
 
 # %%
 DATA = Path(os.environ.get("TESS_BACKML_DATA", "../shared/data"))

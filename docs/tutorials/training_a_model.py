@@ -141,9 +141,10 @@ if results:
 # "SL left" is the RMS of the real SL minus the model over the RMS of the real SL: 1
 # means nothing removed. A model trained on the simulator catches when the light
 # comes in some of these series, but not how much. Trained on real series instead,
-# gradient-boosted trees with the `real-2` features leave a median 0.44 of the SL of a
-# series they never saw (`benchmarks/bench_real.py`, leave one series out over 28
-# series; 0.18-0.83, but one series, S2 camera 2, gets 1.75: worse than nothing).
+# gradient-boosted trees with the `real-3` features (the Earth seen from the pixel, the
+# camera and the spacecraft) leave a median 0.43 of the SL of a series they never saw
+# (`benchmarks/bench_real.py`, leave one series out over 28 series; 0.18-1.00, none
+# made worse than no correction).
 # Those trees, trained on all 28 series, ship as the **default model**:
 # `ScatterLightCorrector(sector, camera, ccd, model="default", ephemeris=...)` or
 # `tess-backml correct FILE --model default --ephemeris DIR`. Its metadata holds its

@@ -189,11 +189,11 @@ def model_features(sector, camera, ccd, rows, cols, times, ephemeris=None, featu
     default the cube training sets' ``geometry-2``)."""
     from ..geometry import camera_vectors, pixel_maps
     from .features import FEATURE_SET, geometry_features
-    from .real import REAL_FEATURE_SET, grid_features
+    from .real import REAL_FEATURE_SETS, grid_features
 
     rows, cols, times = np.asarray(rows, float), np.asarray(cols, float), np.asarray(times, float)
-    if feature_set == REAL_FEATURE_SET:
-        return grid_features(sector, camera, ccd, rows, cols, times, ephemeris)
+    if feature_set in REAL_FEATURE_SETS:
+        return grid_features(sector, camera, ccd, rows, cols, times, ephemeris, feature_set)
     if feature_set not in (None, FEATURE_SET):
         raise TessBackmlError(f"unknown feature set {feature_set!r}")
     grid_rows, grid_cols = np.meshgrid(rows, cols, indexing="ij")

@@ -19,13 +19,13 @@ from .._files import atomic_output
 from ..errors import FileFormatError, TessBackmlError
 from .estimators import MODELS
 from .features import FEATURE_NAMES, FEATURE_SET
-from .real import REAL_FEATURE_NAMES, REAL_FEATURE_SET
+from .real import REAL_FEATURE_SETS
 
 MODEL_FORMAT = "tess-backml-model-1"
 #: The name that selects the model shipped with the package (see :func:`default_model_path`).
 DEFAULT_MODEL = "default"
 #: The feature sets this version computes, and their feature names.
-FEATURE_SETS = {FEATURE_SET: FEATURE_NAMES, REAL_FEATURE_SET: REAL_FEATURE_NAMES}
+FEATURE_SETS = {FEATURE_SET: FEATURE_NAMES, **REAL_FEATURE_SETS}
 BASELINE_PREFIX = "baseline__"
 
 
@@ -64,7 +64,7 @@ def save_model(model, path, metadata: dict, baseline=None, feature_set: str = FE
 def default_model_path() -> str:
     """The model shipped with the package: gradient-boosted trees trained on the 28
     shared real series (SPOC light curves' ``SAP_BKG`` and a TESScut, Sectors 1-23, all
-    cameras), feature set ``real-2``. Its metadata lists the training files, the recipe,
+    cameras), feature set ``real-3``. Its metadata lists the training files, the recipe,
     the leave-one-series-out figures and its error model; ``docs/cli.md`` gives the
     command that retrains it."""
     from importlib import resources
