@@ -221,7 +221,8 @@ class BackgroundCube:
 
     def compute_unit(self, unit, reader=None) -> dict:
         """Pool one work unit; a dict of arrays (pure: the same unit gives the same arrays;
-        ``reader``, a :class:`~tess_backml.cube.units.RowReuse`, only saves reads)."""
+        ``reader``, a :class:`~tess_backml.cube.units.RowReuse` or
+        :class:`~tess_backml.cube.units.ReadAhead`, only changes how the pixels are read)."""
         return units.compute_unit(self.pooling, unit, reader)
 
     def apply_unit(self, unit, result: dict):

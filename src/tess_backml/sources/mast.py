@@ -45,13 +45,6 @@ def open_filesystem(url: str, storage_options=None):
         raise TessBackmlError(f"cannot open {url}: {exc}") from None
 
 
-def frame_runs(frames) -> list:
-    """The distinct ``frames`` as runs of consecutive frames: ``[(first, stop), ...]``."""
-    frames = np.unique(np.asarray(frames))
-    breaks = np.flatnonzero(np.diff(frames) != 1) + 1
-    return [(int(run[0]), int(run[-1]) + 1) for run in np.split(frames, breaks)]
-
-
 @numba.njit(parallel=True, nogil=True, cache=True)
 def _transpose_pixels(block, frames, swap, flux, error, frame_tile, column_tile):
     """``flux[i, r, c] = block[r, c, frames[i], 0]`` (and ``error`` from value 1), as raw
@@ -337,14 +330,13 @@ class MASTCubeSource(FFISource):
 
     def _read_rows(self, start, stop, frames):
         if self.frame_ranges_cheap:
-            return self._read_frame_runs(start, stop, frames)
+            return self._read_mapped(start, stop, frames)
         return self._read_whole_rows(start, stop, frames)
 
-    def _read_frame_runs(self, start, stop, frames):
+    def _read_mapped(self, start, stop, frames):
         """Science rows [start, stop) of ``frames`` through memory maps: per pixel, only
-        the runs of consecutive frames asked for are touched."""
+        the frames asked for are touched."""
         wanted = np.unique(frames)
-        runs = frame_runs(wanted)
         flux = np.empty((wanted.size, stop - start, SCIENCE_SIZE), np.float32)
         error = np.empty_like(flux)
         step = max(1, self.read_bytes // self._row_bytes)
@@ -352,11 +344,7 @@ class MASTCubeSource(FFISource):
             last_row = min(first + step, stop)
             rows = self._map_rows(SCIENCE_ROWS.start + first, SCIENCE_ROWS.start + last_row)
             here_rows = slice(first - start, last_row - start)
-            done = 0
-            for run_start, run_stop in runs:
-                here = slice(done, done + run_stop - run_start)
-                to_frame_major(rows[:, SCIENCE_COLUMNS, run_start:run_stop], out=(flux[here, here_rows], error[here, here_rows]))
-                done += run_stop - run_start
+            to_frame_major(rows[:, SCIENCE_COLUMNS], wanted, out=(flux[:, here_rows], error[:, here_rows]))
             del rows  # unmapped: its pages no longer count as this process's memory
         self.bytes_read += (stop - start) * SCIENCE_SIZE * wanted.size * 2 * _BYTES_PER_VALUE
         if wanted.size == len(frames) and np.array_equal(wanted, frames):
