@@ -122,7 +122,7 @@ class BackgroundCube:
     read_ahead : bool
         In one process, read the next frame chunk or tile while this one is pooled
         (memory for one more unit's pixels, counted in ``memory_gb``). Off by default:
-        it measured 0.99-1.02x locally, where the kernel's own read-ahead on memory
+        it measured 0.99-1.08x locally, where the kernel's own read-ahead on memory
         maps already overlaps the disk, and the reading thread's heap kept memory.
     """
 
