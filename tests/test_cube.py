@@ -108,9 +108,9 @@ def test_same_cube_from_every_source_kind(sim, tmp_path):
 @pytest.mark.slow
 def test_a_mast_cube_is_read_once_in_tiles_whose_memory_is_set_not_by_the_sector(sim, tmp_path):
     """Local MAST cubes: the static scene from the dark frames alone, then tiles of rows x
-    frames (as many frames as memory_gb allows), each byte read once; remote ones (whole
-    rows of every frame, row blocks) keep a block's halo from the block before. Every
-    way gives the same cube."""
+    frames (as many frames as memory_gb allows), each byte read once; remote ones are
+    copied to scratch in bands of whole rows of every frame, each band once, and pooled
+    in row blocks of tiles of frames. Every way gives the same cube."""
     from tess_backml.cube import units
     from tess_backml.sources import MASTCubeSource
 
@@ -130,11 +130,15 @@ def test_a_mast_cube_is_read_once_in_tiles_whose_memory_is_set_not_by_the_sector
     tiny = 6 * (128 + 2 * 16) * 2048 * units.TILE_BYTES_PER_VALUE / 2**30  # six frames per tile of 128 rows + halos
     tiled, tiled_bytes = build(MASTCubeSource(cube_file), memory_gb=tiny)
     rows, rows_bytes = build(MASTCubeSource(cube_file, memmap=False))
+    # as remote cubes are read: bands of rows of every frame copied to scratch, pooled in tiles
+    few = 6 * (32 + 2 * 16) * 2048 * units.TILE_BYTES_PER_VALUE / 2**30  # blocks of 32 rows + rolling halos
+    rows_tiled, _ = build(MASTCubeSource(cube_file, memmap=False), memory_gb=few)
     assert whole.pooling.tile_frames >= len(frames) and tiled.pooling.tile_frames == 6
+    assert rows.block_rows == 32 and rows_tiled.pooling.tile_frames == 6
     assert {unit[0] for unit in tiled.work_units()} == {"tile"} and {unit[0] for unit in rows.work_units()} == {"rows"}
     assert whole_bytes == tiled_bytes == data_bytes  # each pooled byte once, science columns only
-    assert rows_bytes == pytest.approx(data_bytes * 2136 / 2048)  # whole rows, the halos kept
-    for other in (tiled, rows):
+    assert rows_bytes == data_bytes * 2136 / 2048  # whole rows, each band once
+    for other in (tiled, rows, rows_tiled):
         np.testing.assert_array_equal(other.scatter_cube, whole.scatter_cube)
         np.testing.assert_array_equal(other.scatter_err_cube, whole.scatter_err_cube)
         np.testing.assert_array_equal(other.pixel_counts, whole.pixel_counts)

@@ -32,6 +32,7 @@ class FaultyProxy(ThreadingHTTPServer):
         super().__init__(("127.0.0.1", 0), _ProxyHandler)
         self.target, self.failures, self.lock = target, 0, threading.Lock()
         self.in_flight = self.most_in_flight = self.range_reads = 0
+        self.agents = set()
 
 
 class _ProxyHandler(BaseHTTPRequestHandler):
@@ -44,6 +45,8 @@ class _ProxyHandler(BaseHTTPRequestHandler):
         proxy = self.server
         ranged = "Range" in self.headers
         with proxy.lock:
+            if ranged:
+                proxy.agents.add(self.headers.get("User-Agent", "").split("/")[0])
             fail = ranged and proxy.failures > 0
             proxy.failures -= fail
             proxy.range_reads += ranged
@@ -138,6 +141,8 @@ def test_a_build_from_s3_reads_each_byte_once_concurrently_and_equals_the_local_
     # search and the star thresholds
     assert 2136 / 2048 <= source.bytes_read / data_bytes <= 1.15
     assert s3["proxy"].most_in_flight >= 2  # range requests overlap
+    # anonymous reads are plain HTTP range requests (aiohttp), not botocore's
+    assert "Python" in s3["proxy"].agents and not any("Boto" in agent for agent in s3["proxy"].agents)
 
 
 def test_transient_s3_errors_are_retried_and_a_store_that_keeps_failing_says_so(s3, monkeypatch):

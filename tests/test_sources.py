@@ -89,24 +89,82 @@ class RecordingFileSystem(LocalFileSystem):
         return RecordingOpener(self._strip_protocol(path), mode, fs=self, **kwargs)
 
 
-def test_a_row_block_is_one_contiguous_read(written):
+def test_remote_rows_are_copied_in_bands_each_byte_once(written):
+    """A cube that is not memory-mapped (a remote one) is copied to scratch files in bands
+    of whole rows: each band one contiguous range (in pieces of up to read_bytes), the
+    bands ahead downloaded too, nothing requested twice."""
+    from tess_backml.sources.staging import STAGE_ROWS
+
     _, _, cube_path = written
     fsspec.register_implementation("recording", RecordingFileSystem, clobber=True)
     source = MASTCubeSource(f"recording://{cube_path}")
-    RecordingFileSystem.reads.clear()
-    source.read_rows(64, 80)
+    local = MASTCubeSource(cube_path)
     row_bytes = FFI_SHAPE[1] * source.nframes * 2 * 4
-    assert RecordingFileSystem.reads == [(source._data_offset + 64 * row_bytes, 16 * row_bytes)]
-    whole = source.read_rows(64, 80)
 
-    # Smaller reads: consecutive pieces of whole rows, the same pixels; only the frames asked for are kept.
-    source.read_bytes = 5 * row_bytes
+    def offset(science_row):
+        return source._data_offset + (science_row + 0) * row_bytes
+
+    RecordingFileSystem.reads.clear()
+    flux, error = source.read_rows(64, 80)
+    expected = local.read_rows(64, 80)
+    assert np.array_equal(flux, expected[0]) and np.array_equal(error, expected[1])
+    stage = source._stage
+    stage._pool.submit(lambda: None).result()  # the bands ahead are in
+    bands = [64 + k * STAGE_ROWS for k in range(2 * 16 // STAGE_ROWS)]  # the rows asked for, as many ahead
+    assert sorted(RecordingFileSystem.reads) == [(offset(row), STAGE_ROWS * row_bytes) for row in bands]
+    assert source.bytes_read == len(bands) * STAGE_ROWS * row_bytes
     RecordingFileSystem.reads.clear()
     frames = [source.nframes - 1, 0, 2]
-    flux, error = source.read_rows(64, 80, frames)
-    offsets = [source._data_offset + row * row_bytes for row in (64, 69, 74, 79)]
-    assert RecordingFileSystem.reads == [(o, n * row_bytes) for o, n in zip(offsets, (5, 5, 5, 1))]
-    assert np.array_equal(flux, whole[0][frames]) and np.array_equal(error, whole[1][frames])
+    flux, error = source.read_rows(70, 90, frames)  # already on disk: only more bands ahead
+    stage._pool.submit(lambda: None).result()
+    assert RecordingFileSystem.reads and min(RecordingFileSystem.reads) >= (offset(96), 0)
+    expected = local.read_rows(70, 90, frames)
+    assert np.array_equal(flux, expected[0]) and np.array_equal(error, expected[1])
+
+    # smaller pieces: a band in consecutive ranges of whole rows
+    source.read_bytes = 5 * row_bytes
+    stage.ahead_bands = 0
+    RecordingFileSystem.reads.clear()
+    source.read_rows(1000, 1000 + STAGE_ROWS)
+    assert RecordingFileSystem.reads == [(offset(1000), 5 * row_bytes), (offset(1005), 3 * row_bytes)]
+    directory = stage.directory
+    assert os.path.isdir(directory)
+    source.close()
+    assert not os.path.exists(directory)
+
+
+def test_the_scratch_bands_stay_within_capacity_and_failures_are_tried_again(tmp_path, monkeypatch):
+    from tess_backml.sources.staging import STAGE_ROWS, RowStage
+
+    fetched, failing = [], {3}
+
+    def download(first, stop, path):
+        if first // STAGE_ROWS in failing:
+            failing.discard(first // STAGE_ROWS)
+            raise OSError("connection reset")
+        fetched.append(first)
+        with open(path, "wb") as out:
+            out.write(bytes(stop - first))
+
+    stage = RowStage(download, row_bytes=1, directory=tmp_path, ahead_bands=1)
+    most = 0
+    with pytest.raises(OSError, match="connection reset"):  # band 3 fails once ...
+        for first in range(0, 6 * STAGE_ROWS, STAGE_ROWS):
+            stage.open(first, first + 2 * STAGE_ROWS)
+            stage.release(first, first + 2 * STAGE_ROWS)
+    stage.open(2 * STAGE_ROWS, 4 * STAGE_ROWS)  # ... and is asked for again
+    stage.release(2 * STAGE_ROWS, 4 * STAGE_ROWS)
+    for first in range(3 * STAGE_ROWS, SCIENCE_SIZE - STAGE_ROWS, STAGE_ROWS):  # down the CCD
+        stage.open(first, first + 2 * STAGE_ROWS)
+        most = max(most, len(os.listdir(stage.directory)))
+        stage.release(first, first + 2 * STAGE_ROWS)
+    assert sorted(fetched) == list(range(0, SCIENCE_SIZE, STAGE_ROWS))  # every band once
+    assert most <= stage.capacity == 3
+    monkeypatch.setattr(shutil, "disk_usage", lambda path: shutil._ntuple_diskusage(100, 100, 0))
+    with pytest.raises(TessBackmlError, match="no room to copy the cube's rows.*TMPDIR"):
+        stage.open(0, STAGE_ROWS)
+    stage.close()
+    assert not os.path.exists(stage.directory)
 
 
 class StandInS3(LocalFileSystem):
@@ -153,6 +211,22 @@ def test_s3_url_is_opened_through_fsspec(written, stand_in_s3):
     assert isinstance(remote, MASTCubeSource) and remote._fs.anon is True
     local = MASTCubeSource(cube_path)
     assert np.array_equal(remote.read_rows(10, 12)[0], local.read_rows(10, 12)[0])
+
+
+def test_anonymous_s3_reads_go_to_the_object_url(monkeypatch):
+    from tess_backml.sources.ranges import anonymous_http_url
+
+    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
+    monkeypatch.delenv("AWS_ENDPOINT_URL_S3", raising=False)
+    url = mast_cube_url(4, 1, 1)
+    assert anonymous_http_url(url) == "https://stpubdata.s3.amazonaws.com/tess/public/mast/tess-s0004-1-1-cube.fits"
+    assert anonymous_http_url(url, {"anon": False}) is None  # credentials: through s3fs
+    assert anonymous_http_url("s3://bucket/a b.fits", {"endpoint_url": "http://127.0.0.1:9000/"}) == (
+        "http://127.0.0.1:9000/bucket/a%20b.fits")
+    monkeypatch.setenv("AWS_ENDPOINT_URL", "http://localhost:4566")
+    assert anonymous_http_url("s3://bucket/key") == "http://localhost:4566/bucket/key"
+    assert anonymous_http_url("https://example.org/cube.fits") == "https://example.org/cube.fits"
+    assert anonymous_http_url("gs://bucket/key") is None
 
 
 @pytest.mark.network

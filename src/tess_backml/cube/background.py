@@ -50,8 +50,8 @@ def computed_units(cube, todo, client=None, remote=None):
     description = {"frames": "frame chunks", "tile": "tiles", "rows": "row blocks"}[todo[0][0] if todo else "rows"]
     bar = tqdm(total=len(todo), desc=description, unit="unit", disable=not cube.progress)
     if client is None or not todo:
-        reader = units.RowReuse(cube.source) if cube.source.cheap_read == "rows" else None
-        # not for whole-row blocks: each holds every frame, so a second would double the memory
+        reader = units.RowReuse(cube.source) if todo and todo[0][0] == "tile" else None
+        # not for blocks of every frame: a remote cube's source downloads its next rows itself
         if cube.read_ahead and todo[0][0] != "rows" and concurrent_kernels_safe():
             reader = units.ReadAhead(cube.pooling, todo, reader)
         try:

@@ -4,7 +4,8 @@ A unit is a chunk of frames (frame-read sources: FFI files, the simulator), a ti
 of rows x frames (row-read sources whose frame ranges are cheap: local MAST cubes;
 the static scene and the star mask are made before, so a tile's memory is set by
 its size, not by the sector's length), or a block of rows of every frame (remote
-MAST cubes, read in whole rows). :func:`compute_unit` pools one unit
+MAST cubes: the source copies the block's rows to local scratch, and the block is
+pooled in tiles of frames, so its memory too is set by the tiles). :func:`compute_unit` pools one unit
 (pure: the same unit gives the same arrays), which makes units the tasks of a Dask
 build and the pieces a checkpoint keeps; :func:`apply_unit` puts a result in the
 cube. Both orders give the same cube: the star mask uses global thresholds and a
@@ -62,6 +63,17 @@ class PoolingSetup:
         whole bins so the pooling grid stays aligned."""
         return self.img_bin if self.rolling and self.img_bin > 1 else 0
 
+    def block_halo(self) -> int:
+        """Rows beyond a block of every frame whose static scene it needs: its pooled
+        rows (the block and the pooling halo) must have a finished star mask, which
+        reaches 3 rows (gradient and dilation)."""
+        return self.pooling_halo() + STAR_MASK_REACH
+
+
+#: Rows near a cut edge of a static scene whose star mask is unfinished (the gradient's
+#: one-sided differences, then two dilations).
+STAR_MASK_REACH = 3
+
 
 #: Bytes per pixel and frame of a tile while it is pooled: flux and error (8), the
 #: rows kept for the next tile (up to 8 more) and the pooling's work arrays (measured
@@ -73,7 +85,7 @@ READ_AHEAD_BYTES_PER_VALUE = 8
 
 def frames_per_tile(setup: PoolingSetup, memory_gb: float, read_ahead: bool = False) -> int:
     """As many frames as fit in ``memory_gb`` for a tile of ``block_rows`` rows and halo
-    (and the next one's pixels, if read ahead)."""
+    (and the next one's pixels, if read ahead); row blocks are pooled in such tiles too."""
     rows = setup.block_rows + 2 * setup.pooling_halo()
     per_value = TILE_BYTES_PER_VALUE + (READ_AHEAD_BYTES_PER_VALUE if read_ahead else 0)
     return max(int(memory_gb * 2**30 // (rows * SCIENCE_SIZE * per_value)), 1)
@@ -172,14 +184,9 @@ def unit_read(setup: PoolingSetup, unit) -> tuple:
     if kind == "tile":
         halo = setup.pooling_halo()
         frames = setup.frame_indices[unit[2] : unit[2] + setup.tile_frames]
-    else:
-        # Rows near a block's cut edge have an unfinished star mask (gradient and dilation:
-        # 3 rows), and rolling windows reach img_bin - 1 rows beyond a bin: the halo covers
-        # both, in whole bins so the pooling grid stays aligned. Only the frames pooled and
-        # the dark frames are read, once each.
-        b = setup.img_bin
-        halo = b * int(np.ceil((3 + (b - 1 if setup.rolling else 0)) / b))
-        frames = np.union1d(setup.frame_indices, setup.dark_frames)
+    else:  # the dark frames first: the block's static scene and star mask
+        halo = setup.block_halo()
+        frames = setup.dark_frames
     stop = min(start + setup.block_rows, SCIENCE_SIZE)
     return ("rows", max(start - halo, 0), min(stop + halo, SCIENCE_SIZE), frames, 2 * halo)
 
@@ -208,14 +215,24 @@ def compute_unit(setup: PoolingSetup, unit, reader=None) -> dict:
     core = slice(start - lo, stop - lo)  # the unit's own rows within the halo
     if kind == "tile":
         return _pooled(setup, flux, error[:, core], setup.static[lo:hi], setup.star_mask[lo:hi], core)
-    needed = request[3]
-    static = median_over_frames(flux[np.searchsorted(needed, setup.dark_frames)])
+    # a block of rows of every frame: the static scene and star mask from the dark frames
+    # read above, then the pooled rows (block and pooling halo) in tiles of frames (the
+    # source keeps the block's rows at hand: a remote cube's on local scratch)
+    static = median_over_frames(flux)
     stars = star_mask(static, setup.thresholds)
-    error = error[:, core]
-    if not np.array_equal(needed, setup.frame_indices):
-        pooled_frames = np.searchsorted(needed, setup.frame_indices)
-        flux, error = flux[pooled_frames], error[pooled_frames]
-    return {**_pooled(setup, flux, error, static, stars, core), "stars": stars[core]}
+    del flux, error
+    halo = setup.pooling_halo()
+    first_row, last_row = max(start - halo, 0), min(stop + halo, SCIENCE_SIZE)
+    window = slice(first_row - lo, last_row - lo)
+    core = slice(start - first_row, stop - first_row)
+    step = max(setup.tile_frames, 1)
+    parts = []
+    for first in range(0, len(setup.frame_indices), step):
+        flux, error = setup.source.read_rows(first_row, last_row, setup.frame_indices[first : first + step])
+        parts.append(_pooled(setup, flux, error[:, core], static[window], stars[window], core))
+        del flux, error
+    return {"cube": np.concatenate([part["cube"] for part in parts]), "err": np.concatenate([part["err"] for part in parts]),
+            "count": parts[0]["count"], "stars": stars[start - lo : stop - lo]}
 
 
 def _pooled(setup: PoolingSetup, flux, core_error, static, stars, core: slice) -> dict:

@@ -1,0 +1,171 @@
+"""A local scratch copy of the rows of a remote cube that a build is working on.
+
+A MAST cube keeps each pixel's whole time series together, so a range of frames of a
+band of rows is thousands of small pieces, while the band's every frame is one
+contiguous range. Remote cubes are therefore copied band by band to local scratch
+files (each byte downloaded once), and read from there through memory maps like a
+local cube: a build's memory is set by its tiles, not by the sector's length, and
+the disk holds a few bands (:data:`STAGE_ROWS` rows of every frame each: the rows a
+block reads and those of the next block). Bands are
+downloaded ahead of the reads in a background thread (a build goes down the CCD),
+and the least recently used bands are deleted beyond the capacity.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import tempfile
+import threading
+import weakref
+from concurrent.futures import ThreadPoolExecutor
+
+from ..constants import SCIENCE_SIZE
+from ..errors import TessBackmlError
+
+log = logging.getLogger(__name__)
+
+#: Science rows per scratch band.
+STAGE_ROWS = 8
+
+
+class RowStage:
+    """Bands of :data:`STAGE_ROWS` science rows of a remote cube, copied to scratch files.
+
+    Parameters
+    ----------
+    download : callable
+        ``download(first, stop, path)`` writes science rows [first, stop) of every
+        frame (the cube's bytes as they are) to the file ``path``.
+    row_bytes : int
+        Bytes of one row of every frame.
+    directory : str, optional
+        Where the scratch files go (default: the system's temporary directory,
+        ``TMPDIR``).
+    ahead_bands : int, optional
+        Bands downloaded ahead of the rows last asked for (default: as many as the
+        widest read so far, the next block of a build).
+    """
+
+    def __init__(self, download, row_bytes: int, directory=None, ahead_bands: int | None = None):
+        self._download = download
+        self.row_bytes = int(row_bytes)
+        self.ahead_bands = ahead_bands
+        self.directory = tempfile.mkdtemp(prefix="tess-backml-stage-", dir=directory)
+        self._finalizer = weakref.finalize(self, shutil.rmtree, self.directory, True)
+        self._lock = threading.Lock()
+        self._bands = {}  # band -> Future of its file's path
+        self._users = {}  # band -> reads in progress
+        self._recent = []  # bands, least recently used first
+        self._window = 1  # most bands one read has needed
+        self._pool = ThreadPoolExecutor(1, thread_name_prefix="tess-backml-stage")
+
+    @property
+    def ahead(self) -> int:
+        """Bands downloaded ahead of the rows last asked for."""
+        return self._window if self.ahead_bands is None else int(self.ahead_bands)
+
+    @property
+    def capacity(self) -> int:
+        """Bands kept on disk: the widest read so far and the bands ahead of it."""
+        return self._window + self.ahead
+
+    def band_bytes(self) -> int:
+        return STAGE_ROWS * self.row_bytes
+
+    def _path(self, band: int) -> str:
+        return os.path.join(self.directory, f"rows-{band * STAGE_ROWS:04d}.raw")
+
+    def _fetch(self, band: int) -> str:
+        path = self._path(band)
+        first = band * STAGE_ROWS
+        try:
+            self._download(first, min(first + STAGE_ROWS, SCIENCE_SIZE), path)
+        except BaseException:
+            if os.path.exists(path):
+                os.remove(path)
+            raise
+        return path
+
+    def _submit(self, band: int):
+        # under self._lock
+        if band not in self._bands:
+            self._check_space()
+            self._bands[band] = self._pool.submit(self._fetch, band)
+        if band in self._recent:
+            self._recent.remove(band)
+        self._recent.append(band)
+
+    def _check_space(self):
+        free = shutil.disk_usage(self.directory).free
+        if free < self.band_bytes():
+            raise TessBackmlError(
+                f"no room to copy the cube's rows: {self.directory} has {free / 2**30:.1f} GB free, a band of "
+                f"{STAGE_ROWS} rows needs {self.band_bytes() / 2**30:.1f} GB and a build keeps about "
+                f"{self.capacity} (set TMPDIR or scratch_dir to a larger disk)"
+            )
+
+    def open(self, first: int, stop: int) -> list:
+        """Make sure science rows [first, stop) are on disk (waiting for their bands) and
+        keep them until :meth:`release`; the bands after them start downloading.
+
+        Returns
+        -------
+        list of (first row, stop row, path)
+            The band files covering the rows, in order.
+        """
+        bands = list(range(first // STAGE_ROWS, (stop - 1) // STAGE_ROWS + 1))
+        last_band = (SCIENCE_SIZE - 1) // STAGE_ROWS
+        with self._lock:
+            self._window = max(self._window, len(bands))
+            for band in bands:
+                self._submit(band)
+                self._users[band] = self._users.get(band, 0) + 1
+            # ahead: used after these, so they count as more recent than the bands behind
+            for band in range(bands[-1] + 1, min(bands[-1] + self.ahead, last_band) + 1):
+                self._submit(band)
+            self._evict()
+            futures = [(band, self._bands[band]) for band in bands]
+        files = []
+        try:
+            for band, future in futures:
+                try:
+                    path = future.result()
+                except BaseException:
+                    with self._lock:  # a later read downloads it again
+                        if self._bands.get(band) is future:
+                            del self._bands[band]
+                    raise
+                files.append((band * STAGE_ROWS, min((band + 1) * STAGE_ROWS, SCIENCE_SIZE), path))
+        except BaseException:
+            self.release(first, stop)
+            raise
+        return files
+
+    def release(self, first: int, stop: int):
+        """The rows of an :meth:`open` are no longer read."""
+        with self._lock:
+            for band in range(first // STAGE_ROWS, (stop - 1) // STAGE_ROWS + 1):
+                self._users[band] -= 1
+                if not self._users[band]:
+                    del self._users[band]
+            self._evict()
+
+    def _evict(self):
+        # under self._lock: delete the least recently used bands nobody reads, beyond capacity
+        for band in list(self._recent):
+            if len(self._bands) <= self.capacity:
+                break
+            future = self._bands[band]
+            if band in self._users or not future.done():
+                continue
+            del self._bands[band]
+            self._recent.remove(band)
+            if future.exception() is None and os.path.exists(future.result()):
+                os.remove(future.result())
+
+    def close(self):
+        """Stop downloading and delete the scratch files."""
+        self._pool.shutdown(wait=True, cancel_futures=True)
+        self._finalizer()
