@@ -3,18 +3,21 @@
 Frame sources (FFI files, the simulator) are pooled in chunks of 8 frames: the
 peak should not grow with the number of frames beyond the output cube itself.
 A local MAST cube is pooled in tiles of rows x frames whose size memory_gb sets:
-beyond a tile's frames, the peak grows only with the output cube. Read in whole
-rows of every frame (as remote cubes are), the peak grows with the frames. Both
-are measured at two frame counts above a tile's and extrapolated in a straight
-line to an 11,000-frame (200-s) sector, whose MAST cube (390 GB) is more than this
-machine should write for a benchmark.
+beyond a tile's frames, the peak grows only with the output cube. A remote cube
+(on s3rver, a local S3 server, when it is installed: see ``bench_s3.py``; else the
+local file read as remote ones are) is copied in bands of rows to scratch files and
+pooled in row blocks of tiles of frames: the same bound. Both are measured at two
+frame counts above a tile's and extrapolated in a straight line to an 11,000-frame
+(200-s) sector, whose MAST cube (390 GB) is more than this machine should write for
+a benchmark.
 
-    python benchmarks/bench_memory.py [--full]
+    python benchmarks/bench_memory.py [--full] [--s3rver ~/.cache/s3rver]
 
 ``--full`` also builds the whole simulated sector (1,219 frames, ~6 minutes): the
 full-size figure for frame sources.
 """
 
+import os
 import re
 import shutil
 import subprocess
@@ -25,9 +28,9 @@ from pathlib import Path
 import numpy as np
 
 
-def peak_rss_mb(argv) -> float:
+def peak_rss_mb(argv, env=None) -> float:
     result = subprocess.run(["/usr/bin/time", "-v", sys.executable, "-m", "tess_backml.cli", "-q", *argv],
-                            capture_output=True, text=True)
+                            capture_output=True, text=True, env=env)
     if result.returncode != 0:
         sys.exit(f"build failed: {result.stderr[-2000:]}")
     return int(re.search(r"Maximum resident set size \(kbytes\): (\d+)", result.stderr).group(1)) / 1024
@@ -45,6 +48,43 @@ def report_fit(counts, peaks, sector_frames=11000):
     full = intercept + slope * sector_frames
     print(f"  fit: {intercept:.0f} MB + {slope * 1024:.0f} kB per frame; a 200-s sector ({sector_frames:,} frames): "
           f"~{full / 1024:.1f} GB (straight line)")
+
+
+def remote_memory(cubes, counts, folder):
+    from bench_s3 import KEY, start_s3rver
+
+    prefix = next((sys.argv[i + 1] for i, arg in enumerate(sys.argv[:-1]) if arg == "--s3rver"), "~/.cache/s3rver")
+    server = None
+    if shutil.which("node") and os.path.exists(os.path.expanduser(f"{prefix}/node_modules/.bin/s3rver")):
+        server, endpoint = start_s3rver(prefix, str(folder / "s3"))
+        env = dict(os.environ, AWS_ACCESS_KEY_ID="S3RVER", AWS_SECRET_ACCESS_KEY="S3RVER", AWS_ENDPOINT_URL=endpoint)
+        import boto3
+
+        client = boto3.client("s3", endpoint_url=endpoint, aws_access_key_id="S3RVER", aws_secret_access_key="S3RVER")
+        for n in counts:
+            client.upload_file(cubes[n], "stpubdata", KEY.replace("cube.fits", f"{n}-cube.fits"))
+            os.remove(cubes[n])  # the server keeps its own copy: disk for one, not two
+        print("remote MAST cube on s3rver (default settings: bands of rows on scratch, tiles of frames):")
+    else:
+        print("MAST cube read as remote ones are (s3rver is not installed: bands of rows on scratch, tiles of frames):")
+    try:
+        peaks = []
+        for n in counts:
+            if server is not None:
+                source, run_env = "s3://stpubdata/" + KEY.replace("cube.fits", f"{n}-cube.fits"), env
+                rss = peak_rss_mb(["cube", "--source", source, "--sector", "4", "--camera", "1", "--ccd", "1",
+                                   "--out", str(folder / f"remote{n}.fits")], run_env)
+            else:
+                rss = peak_rss_mb_python(
+                    "from tess_backml.cube import BackgroundCube; from tess_backml.sources import MASTCubeSource; "
+                    f"c = BackgroundCube(4, 1, 1, source=MASTCubeSource({cubes[n]!r}, memmap=False), progress=False); "
+                    "c.get_scatter_light_cube()")
+            peaks.append(rss)
+            print(f"  {n:4d} frames: peak RSS {rss:6.0f} MB")
+        report_fit(counts, peaks)
+    finally:
+        if server is not None:
+            server.terminate()
 
 
 def main():
@@ -82,16 +122,7 @@ def main():
             local.append(rss)
             print(f"  {n:4d} frames: peak RSS {rss:6.0f} MB")
         report_fit(counts, local)
-        print("row source read in whole rows of every frame (how remote cubes are read):")
-        whole = []
-        for n in counts:
-            rss = peak_rss_mb_python(
-                "from tess_backml.cube import BackgroundCube; from tess_backml.sources import MASTCubeSource; "
-                f"c = BackgroundCube(4, 1, 1, source=MASTCubeSource({cubes[n]!r}, memmap=False), progress=False); "
-                "c.get_scatter_light_cube()")
-            whole.append(rss)
-            print(f"  {n:4d} frames: peak RSS {rss:6.0f} MB")
-        report_fit(counts, whole)
+        remote_memory(cubes, counts, folder)
     finally:
         shutil.rmtree(folder, ignore_errors=True)
 

@@ -41,8 +41,8 @@ class FlatSkySource(FFISource):
         flux, error = self._read_frames(frames)
         return flux[:, start:stop], error[:, start:stop]
 
-    def _read_pixels(self, rows, columns):
-        flux = np.stack([self._image(i)[rows, columns] for i in range(self.nframes)])
+    def _read_pixels(self, rows, columns, frames):
+        flux = np.stack([self._image(i)[rows, columns] for i in frames])
         return flux, np.ones_like(flux)
 
 

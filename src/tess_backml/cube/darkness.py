@@ -61,8 +61,8 @@ def background_light_curve(source, candidates, progress=False) -> np.ndarray:
             flux, _ = source.read_frames(part)
             level[part] = np.nanmedian(flux[:, rows, cols], axis=1)
     else:
-        flux, _ = source.read_pixels(rows, cols)
-        level[candidates] = np.nanmedian(flux[candidates], axis=1)
+        flux, _ = source.read_pixels(rows, cols, candidates)
+        level[candidates] = np.nanmedian(flux, axis=1)
     return level
 
 

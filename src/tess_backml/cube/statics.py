@@ -72,8 +72,9 @@ def static_scene(source, dark_frames, darkest_frame: int, img_bin: int, mask_str
             static, darkest = _static_by_bands(source, dark_frames, darkest_frame)
         thresholds = StarThresholds.from_samples(*(static[r, c] for r, c in points))
         return StaticScene(static, darkest, thresholds, star_mask(static, thresholds), straps)
-    flux, _ = source.read_pixels(np.concatenate([r for r, _ in points]), np.concatenate([c for _, c in points]))
-    static = np.median(flux[dark_frames], axis=0).reshape(len(points), -1)
+    rows, cols = np.concatenate([r for r, _ in points]), np.concatenate([c for _, c in points])
+    flux, _ = source.read_pixels(rows, cols, dark_frames)
+    static = np.median(flux, axis=0).reshape(len(points), -1)
     thresholds = StarThresholds.from_samples(*static)
     return StaticScene(None, None, thresholds, np.zeros((SCIENCE_SIZE, SCIENCE_SIZE), bool), straps)
 

@@ -311,8 +311,7 @@ def sparse_cube(setup: PoolingSetup, cube, cube_err, counts):
             flux[start : start + len(part)] = images[:, rows[valid], cols[valid]]
             error[start : start + len(part)] = image_errors[:, rows[valid], cols[valid]]
     else:
-        all_flux, all_error = setup.source.read_pixels(rows[valid], cols[valid])
-        flux, error = all_flux[frames], all_error[frames]
+        flux, error = setup.source.read_pixels(rows[valid], cols[valid], frames)
     values = np.full((n, nbin * nbin), np.nan, np.float32)
     values[:, valid] = flux - setup.static[rows[valid], cols[valid]]
     errs = np.full_like(values, np.nan)

@@ -110,20 +110,24 @@ class FFISource(ABC):
         frames = np.arange(self.nframes) if frames is None else self.check_frames(frames)
         return self._read_rows(start, stop, frames)
 
-    def read_pixels(self, rows, columns):
+    def read_pixels(self, rows, columns, frames=None):
         """Read the time series of individual pixels.
 
         Parameters
         ----------
         rows, columns : array_like of int
             0-based science-region indices, same length.
+        frames : array_like of int, optional
+            Frame indices (0-based, into :attr:`time`), in the order wanted;
+            default every frame. Only these frames are kept in memory.
 
         Returns
         -------
-        flux, error : ndarray (nframes, npix) float32
+        flux, error : ndarray (nframes or len(frames), npix) float32
         """
         rows, columns = self.check_pixels(rows, columns)
-        return self._read_pixels(rows, columns)
+        frames = np.arange(self.nframes) if frames is None else self.check_frames(frames)
+        return self._read_pixels(rows, columns, frames)
 
     @abstractmethod
     def _read_frames(self, indices: np.ndarray): ...
@@ -132,7 +136,7 @@ class FFISource(ABC):
     def _read_rows(self, start: int, stop: int, frames: np.ndarray): ...
 
     @abstractmethod
-    def _read_pixels(self, rows: np.ndarray, columns: np.ndarray): ...
+    def _read_pixels(self, rows: np.ndarray, columns: np.ndarray, frames: np.ndarray): ...
 
     # ------------------------------------------------------------------ checks
     def check_frames(self, indices) -> np.ndarray:

@@ -131,8 +131,8 @@ class FFIFilesSource(FFISource):
         pairs = [self._read_file(self.files[i], rows=rows) for i in frames]
         return np.stack([p[0] for p in pairs]), np.stack([p[1] for p in pairs])
 
-    def _read_pixels(self, rows, columns):
+    def _read_pixels(self, rows, columns, frames):
         image_rows = rows + SCIENCE_ROWS.start
         image_columns = columns + SCIENCE_COLUMNS.start
-        pairs = [self._read_file(path, rows=image_rows, columns=image_columns) for path in self.files]
+        pairs = [self._read_file(self.files[i], rows=image_rows, columns=image_columns) for i in frames]
         return np.stack([p[0] for p in pairs]), np.stack([p[1] for p in pairs])

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import re
 import time
 
@@ -163,9 +164,14 @@ class MASTCubeSource(FFISource):
 
     cheap_read = "rows"
     #: Largest single remote read (bytes): a band of rows is downloaded in pieces of
-    #: this size, :attr:`concurrent_reads` of them at once; and rows mapped at once.
+    #: this size (all at once over plain HTTP, which writes them to the scratch file as
+    #: they arrive; :attr:`concurrent_reads` at a time through fsspec, which holds them);
+    #: and rows mapped at once.
     read_bytes = 16 * 2**20
     concurrent_reads = 4
+    #: Bytes of pixel series requested at once by :meth:`read_pixels` (they are cut to
+    #: the frames asked for before the next group: memory does not grow with the sector).
+    pixel_read_bytes = 64 * 2**20
     #: Tries per remote read, and the first wait between tries (doubling each time).
     retries = 4
     backoff_seconds = 0.5
@@ -302,31 +308,41 @@ class MASTCubeSource(FFISource):
                 log.warning("%s %s failed (%s); trying again in %.1f s", what, self.url, exc, wait)
                 time.sleep(wait)
 
-    def _cat_ranges(self, starts, lengths, what: str) -> list:
+    def _cat_ranges(self, starts, lengths, what: str, fd=None, file_offsets=None) -> list:
         """The bytes of ranges ``[start, start + length)`` (``lengths``: one for all, or
         one each), requested together: concurrent plain HTTP range requests where the
         object can be read anonymously (public S3, https), else fsspec's ``cat_ranges``;
         ranges that touch or overlap are asked for as one (up to
         :attr:`read_bytes`: each request costs more than its bytes, and neighbouring
-        pixels' series are contiguous); ranges that fail transiently are asked for again."""
+        pixels' series are contiguous); ranges that fail transiently are asked for again.
+        With ``fd``, an open file, range ``i`` is written there at ``file_offsets[i]``
+        instead (not merged) and its chunk is its length."""
         starts = np.asarray(starts, np.int64).ravel()
         lengths = np.broadcast_to(np.asarray(lengths, np.int64), starts.shape)
         chunks = [None] * len(starts)
 
         def read_missing():
             missing = [i for i, chunk in enumerate(chunks) if chunk is None or isinstance(chunk, Exception)]
-            spans = merged_spans(starts[missing], lengths[missing], self.read_bytes)
+            spans = merged_spans(starts[missing], lengths[missing], self.read_bytes if fd is None else 0)
             self.bytes_read += int(sum(stop - start for start, stop, _ in spans))
+            span_starts, span_lengths = [start for start, _, _ in spans], [stop - start for start, stop, _ in spans]
+            offsets = None if fd is None else [int(file_offsets[missing[members[0]]]) for _, _, members in spans]
             if self._http is not None:
-                got = self._http.read([start for start, _, _ in spans], [stop - start for start, stop, _ in spans])
+                got = self._http.read(span_starts, span_lengths, fd, offsets)
             else:
-                got = self._fs.cat_ranges([self._path] * len(spans), [start for start, _, _ in spans],
+                got = self._fs.cat_ranges([self._path] * len(spans), span_starts,
                                           [stop for _, stop, _ in spans], on_error="return")
+                if fd is not None:
+                    got = [chunk if isinstance(chunk, Exception) else _written(fd, chunk, offset)
+                           for chunk, offset in zip(got, offsets)]
             for (start, _, members), chunk in zip(spans, got):
                 for k in members:
                     i = missing[k]
                     offset = int(starts[i] - start)
-                    chunks[i] = chunk if isinstance(chunk, Exception) else chunk[offset : offset + int(lengths[i])]
+                    if isinstance(chunk, Exception) or fd is not None:
+                        chunks[i] = chunk
+                    else:
+                        chunks[i] = chunk[offset : offset + int(lengths[i])]
             failed = [chunk for chunk in got if isinstance(chunk, Exception)]
             if any(isinstance(chunk, FileNotFoundError) for chunk in failed):
                 raise FileNotFoundError(f"{self.url} is gone")
@@ -343,7 +359,7 @@ class MASTCubeSource(FFISource):
         except FileNotFoundError:
             raise TessBackmlError(f"{self.url} disappeared while it was being read") from None
         for chunk, length in zip(chunks, lengths):
-            if isinstance(chunk, Exception) or len(chunk) != length:
+            if isinstance(chunk, Exception) or (chunk if fd is not None else len(chunk)) != length:
                 raise FileFormatError(f"{self.url}: short read of {what} (truncated cube?): {chunk!r:.80}")
         return chunks
 
@@ -391,16 +407,19 @@ class MASTCubeSource(FFISource):
 
     def _download_rows(self, first, stop, path):
         """Science rows [first, stop) of every frame, as the cube stores them, into the
-        file ``path``: pieces of up to :attr:`read_bytes`, :attr:`concurrent_reads` at a time."""
+        file ``path``: pieces of up to :attr:`read_bytes`, requested together."""
         begin = self._data_offset + (SCIENCE_ROWS.start + first) * self._row_bytes
         end = begin + (stop - first) * self._row_bytes
         pieces = list(range(begin, end, self.read_bytes))
-        with open(path, "wb") as out:
-            for group in range(0, len(pieces), self.concurrent_reads):
-                starts = pieces[group : group + self.concurrent_reads]
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        try:
+            at_once = len(pieces) if self._http is not None else self.concurrent_reads
+            for group in range(0, len(pieces), at_once):
+                starts = pieces[group : group + at_once]
                 lengths = [min(self.read_bytes, end - start) for start in starts]
-                for chunk in self._cat_ranges(starts, lengths, "image rows"):
-                    out.write(chunk)
+                self._cat_ranges(starts, lengths, "image rows", fd, [start - begin for start in starts])
+        finally:
+            os.close(fd)
 
     def _read_mapped(self, start, stop, frames, pieces, count=True):
         """Science rows [start, stop) of ``frames`` through memory maps: per pixel, only
@@ -432,19 +451,33 @@ class MASTCubeSource(FFISource):
             flux[:, start:stop], error[:, start:stop] = self._read_rows(start, stop, indices)
         return flux, error
 
-    def _read_pixels(self, rows, columns):
+    def _read_pixels(self, rows, columns, frames):
+        """Whole series of the pixels, requested in order of their place in the file (so
+        neighbours in a row go as one range) and in groups of up to
+        :attr:`pixel_read_bytes`, each group's series cut to ``frames`` at once."""
         pixel_bytes = self._nframes * 2 * _BYTES_PER_VALUE
-        image_rows = rows + SCIENCE_ROWS.start
-        image_columns = columns + SCIENCE_COLUMNS.start
-        starts = self._data_offset + (image_rows * FFI_SHAPE[1] + image_columns) * pixel_bytes
-        chunks = self._cat_ranges(starts, pixel_bytes, f"{len(starts)} pixel series")
-        flux = np.empty((self._nframes, len(rows)), np.float32)
+        starts = self._data_offset + ((rows + SCIENCE_ROWS.start) * FFI_SHAPE[1] + columns + SCIENCE_COLUMNS.start) * pixel_bytes
+        order = np.argsort(starts, kind="stable")
+        group = max(1, self.pixel_read_bytes // pixel_bytes)
+        flux = np.empty((len(frames), len(rows)), np.float32)
         error = np.empty_like(flux)
-        for i, chunk in enumerate(chunks):
-            series = np.frombuffer(chunk, dtype=">f4").reshape(self._nframes, 2)
-            flux[:, i] = series[:, 0]
-            error[:, i] = series[:, 1]
+        for first in range(0, len(order), group):
+            members = order[first : first + group]
+            chunks = self._cat_ranges(starts[members], pixel_bytes, f"{len(starts)} pixel series")
+            for i, chunk in zip(members, chunks):
+                series = np.frombuffer(chunk, dtype=">f4").reshape(self._nframes, 2)[frames]
+                flux[:, i] = series[:, 0]
+                error[:, i] = series[:, 1]
         return flux, error
+
+
+def _written(fd: int, chunk, offset: int) -> int:
+    """Write ``chunk`` to the open file ``fd`` at ``offset``; its length."""
+    view = memoryview(chunk)
+    done = 0
+    while done < len(view):
+        done += os.pwrite(fd, view[done:], offset + done)
+    return len(view)
 
 
 def make_astrocut_cube(paths, cube_file, sector: int, max_memory_gb: float = 2.0):

@@ -76,7 +76,7 @@ class HTTPRangeReader:
     A reader can be pickled (for Dask workers): its session is made again where used.
     """
 
-    def __init__(self, url: str, concurrency: int = 16, timeout_seconds: float = 120.0):
+    def __init__(self, url: str, concurrency: int = 64, timeout_seconds: float = 120.0):
         self.url = url
         self.concurrency = int(concurrency)
         self.timeout_seconds = float(timeout_seconds)
@@ -109,29 +109,33 @@ class HTTPRangeReader:
         timeout = aiohttp.ClientTimeout(total=self.timeout_seconds)
         return aiohttp.ClientSession(connector=connector, timeout=timeout, auto_decompress=False)
 
-    def read(self, starts, lengths) -> list:
+    def read(self, starts, lengths, fd=None, file_offsets=None) -> list:
         """The bytes of ranges ``[start, start + length)``, or the exception of each
-        range that failed (see the class notes)."""
+        range that failed (see the class notes). With ``fd``, an open file, each range
+        is written there at its ``file_offsets`` entry as it arrives (nothing held in
+        memory) and the result is its length."""
         starts = [int(s) for s in starts]
         lengths = [int(n) for n in lengths]
+        offsets = [None] * len(starts) if fd is None else [int(o) for o in file_offsets]
         loop = self._event_loop()
-        return asyncio.run_coroutine_threadsafe(self._read_all(starts, lengths), loop).result()
+        return asyncio.run_coroutine_threadsafe(self._read_all(starts, lengths, fd, offsets), loop).result()
 
-    async def _read_all(self, starts, lengths):
+    async def _read_all(self, starts, lengths, fd, offsets):
         gate = asyncio.Semaphore(self.concurrency)
 
-        async def one(start, length):
+        async def one(start, length, offset):
             async with gate:
-                return await self._read_one(start, length)
+                return await self._read_one(start, length, fd, offset)
 
-        return await asyncio.gather(*(one(s, n) for s, n in zip(starts, lengths)), return_exceptions=True)
+        jobs = (one(s, n, o) for s, n, o in zip(starts, lengths, offsets))
+        return await asyncio.gather(*jobs, return_exceptions=True)
 
-    async def _read_one(self, start: int, length: int):
+    async def _read_one(self, start: int, length: int, fd=None, offset=None):
         import aiohttp
 
-        out = np.empty(length, np.uint8)
+        out = np.empty(length if fd is None else 0, np.uint8)
         if length == 0:
-            return out
+            return out if fd is None else 0
         headers = {"Range": f"bytes={start}-{start + length - 1}", "Accept-Encoding": "identity"}
         try:
             async with self._session.get(self.url, headers=headers) as response:
@@ -141,7 +145,10 @@ class HTTPRangeReader:
                 filled = 0
                 async for chunk in response.content.iter_chunked(_CHUNK):
                     take = min(len(chunk), length - filled)
-                    out[filled : filled + take] = np.frombuffer(chunk, np.uint8, take)
+                    if fd is None:
+                        out[filled : filled + take] = np.frombuffer(chunk, np.uint8, take)
+                    else:
+                        _write_all(fd, memoryview(chunk)[:take], offset + filled)
                     filled += take
                     if filled == length:
                         break
@@ -149,7 +156,13 @@ class HTTPRangeReader:
             raise OSError(f"{type(exc).__name__}: {exc}") from None
         if filled != length:
             raise OSError(f"the connection ended after {filled} of {length} bytes")
-        return out
+        return out if fd is None else length
+
+
+def _write_all(fd: int, data, offset: int):
+    while len(data):
+        written = os.pwrite(fd, data, offset)
+        data, offset = data[written:], offset + written
 
 
 def _shut_down(loop, session):

@@ -276,12 +276,12 @@ class SimulatedSector(FFISource):
             flux[k], error[k] = frame[start:stop], frame_error[start:stop]
         return flux, error
 
-    def _read_pixels(self, rows, columns):
-        flux = np.empty((self.nframes, len(rows)), np.float32)
+    def _read_pixels(self, rows, columns, frames):
+        flux = np.empty((len(frames), len(rows)), np.float32)
         error = np.empty_like(flux)
-        for index in range(self.nframes):
-            frame, frame_error = self.frame(index)
-            flux[index], error[index] = frame[rows, columns], frame_error[rows, columns]
+        for k, index in enumerate(frames):
+            frame, frame_error = self.frame(int(index))
+            flux[k], error[k] = frame[rows, columns], frame_error[rows, columns]
         return flux, error
 
     # ------------------------------------------------------------------ files
