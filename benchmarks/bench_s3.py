@@ -1,16 +1,21 @@
-"""A cube build from a MAST cube on S3, against the same frames' FFI files on disk.
+"""Cube builds from a MAST cube on S3 and on local disk, against the same frames' FFI files.
 
 Starts ``s3rver`` (a Node.js S3 server that stores objects as files and answers a
-range request by reading that range) on localhost, uploads the astrocut cube of
-simulated frames to ``s3://stpubdata/...`` as MAST keeps it, and builds the cube
-through s3fs exactly as ``source="mast"`` does, with the endpoint pointed at the
-local server. Prints frames/s for both, their ratio, and the bytes requested from
-the store over the frames' data. (moto, which the tests use, copies the whole object
-to answer each range request, so it cannot give a rate.)
+range request by reading that range) on localhost, uploads astrocut cubes of
+simulated frames to ``s3://stpubdata/...`` as MAST keeps them, and builds each cube
+exactly as ``source="mast"`` does (anonymous plain-HTTP range requests), with the
+endpoint pointed at the local server; the same frames are built from their SPOC FFI
+files and from the local cube file. Each way runs at two frame counts; a straight
+line through the times (a fixed part: the sparse samples, kernels' start; and a part
+per frame) gives the rate of a whole sector at each FFI cadence. Prints frames/s,
+ratios to the FFI files, bytes requested over the frames' data, and the CPU seconds
+the S3 server itself used (it shares this machine's cores with the build; S3 does not).
+(moto, which the tests use, copies the whole object to answer each range request, so
+it cannot give a rate.)
 
 Needs Node.js and s3rver: ``npm install --prefix ~/.cache/s3rver s3rver@3``.
 
-    python benchmarks/bench_s3.py [--frames 48] [--s3rver ~/.cache/s3rver]
+    python benchmarks/bench_s3.py [--frames 48 160] [--s3rver ~/.cache/s3rver]
 """
 
 import argparse
@@ -29,6 +34,8 @@ from tess_backml.sources import MASTCubeSource, SimulatedSector
 from tess_backml.sources.mast import make_astrocut_cube
 
 KEY = "tess/public/mast/tess-s0004-1-1-cube.fits"
+CADENCES = (("30 min", 1219), ("10 min", 3300), ("200 s", 11000))
+FRAME_BYTES = 2048 * 2048 * 8
 
 
 def free_port() -> int:
@@ -53,38 +60,91 @@ def start_s3rver(prefix: str, data: str):
     sys.exit("s3rver did not start")
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process so far."""
+    fields = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def line(counts, values):
+    """(fixed, per frame) of the straight line through (count, value) pairs."""
+    slope, intercept = np.polyfit(np.asarray(counts, float), np.asarray(values, float), 1)
+    return intercept, slope
+
+
 def main():
     parser = argparse.ArgumentParser()
-    parser.add_argument("--frames", type=int, default=48)
+    parser.add_argument("--frames", type=int, nargs="+", default=[48, 160])
     parser.add_argument("--s3rver", default="~/.cache/s3rver", help="npm prefix where s3rver is installed")
     parser.add_argument("--workdir", default=None)
     args = parser.parse_args()
+    counts = sorted(set(args.frames))
 
     sim = SimulatedSector()
-    frames = np.arange(300, 300 + args.frames)
+    seconds = {"SPOC FFI files": [], "MAST cube, local": [], "MAST cube on S3": []}
+    read = {"MAST cube, local": [], "MAST cube on S3": []}
+    server_cpu = []
     with tempfile.TemporaryDirectory(dir=args.workdir) as work:
-        paths = sim.write_ffis(os.path.join(work, "ffis"), frames, progress=False)
-        cube_path = os.path.join(work, "tess-s0004-1-1-cube.fits")
-        make_astrocut_cube(paths, cube_path, sector=4)
         server, endpoint = start_s3rver(args.s3rver, os.path.join(work, "s3"))
         try:
             os.environ.update(AWS_ACCESS_KEY_ID="S3RVER", AWS_SECRET_ACCESS_KEY="S3RVER", AWS_ENDPOINT_URL=endpoint)
             import boto3
 
-            boto3.client("s3", endpoint_url=endpoint).upload_file(cube_path, "stpubdata", KEY)
-            build(os.path.join(work, "ffis"))  # compile the kernels once
-            files_seconds, files = build(os.path.join(work, "ffis"))
-            source = MASTCubeSource(f"s3://stpubdata/{KEY}")
-            s3_seconds, remote = build(source)
+            client = boto3.client("s3", endpoint_url=endpoint)
+            for n in counts:
+                folder = os.path.join(work, f"f{n}")
+                paths = sim.write_ffis(folder, np.arange(300, 300 + n), progress=False)
+                cube_path = os.path.join(work, f"tess-s0004-1-1-{n}-cube.fits")
+                make_astrocut_cube(paths, cube_path, sector=4)
+                if n == counts[0]:
+                    build(folder)  # compile the kernels once
+                files_seconds, files = build(folder)
+                local_source = MASTCubeSource(cube_path)
+                local_seconds, local = build(local_source)
+                key = KEY.replace("cube.fits", f"{n}-cube.fits")
+                client.upload_file(cube_path, "stpubdata", key)
+                os.remove(cube_path)  # the server keeps its own copy
+                remote_source = MASTCubeSource(f"s3://stpubdata/{key}")
+                before = cpu_seconds(server.pid)
+                s3_seconds, remote = build(remote_source)
+                server_cpu.append(cpu_seconds(server.pid) - before)
+                remote_source.close()
+                shutil.rmtree(folder)
+                np.testing.assert_array_equal(remote.scatter_cube, local.scatter_cube)
+                np.testing.assert_allclose(local.scatter_cube, files.scatter_cube, atol=1e-5)
+                for name, value in (("SPOC FFI files", files_seconds), ("MAST cube, local", local_seconds),
+                                    ("MAST cube on S3", s3_seconds)):
+                    seconds[name].append(value)
+                read["MAST cube, local"].append(local_source.bytes_read)
+                read["MAST cube on S3"].append(remote_source.bytes_read)
+                print(f"{n} frames: FFI files {n / files_seconds:5.1f} frames/s; MAST cube local {n / local_seconds:5.1f} "
+                      f"({files_seconds / local_seconds:.2f}x), bytes {local_source.bytes_read / (n * FRAME_BYTES):.3f}x; "
+                      f"S3 {n / s3_seconds:5.1f} ({files_seconds / s3_seconds:.2f}x), bytes "
+                      f"{remote_source.bytes_read / (n * FRAME_BYTES):.3f}x; the S3 server used {server_cpu[-1]:.1f} "
+                      f"CPU-s of the build's {s3_seconds:.1f} s", flush=True)
         finally:
             server.terminate()
-        np.testing.assert_allclose(remote.scatter_cube, files.scatter_cube, atol=1e-5)
-        n = len(files.frame_indices)
-        data_bytes = n * 2048 * 2048 * 8
-        print(f"SPOC FFI files (local disk)   {n} frames in {files_seconds:6.2f} s: {n / files_seconds:5.1f} frames/s")
-        print(f"MAST cube on S3 (s3rver)      {n} frames in {s3_seconds:6.2f} s: {n / s3_seconds:5.1f} frames/s; "
-              f"bytes requested {source.bytes_read / data_bytes:.3f}x the frames' data")
-        print(f"cubes agree; S3 over FFI files: {files_seconds / s3_seconds:.2f}x")
+
+    print("cubes agree on every path")
+    if len(counts) < 2:
+        return
+    fits = {name: line(counts, values) for name, values in seconds.items()}
+    for name, (fixed, per_frame) in fits.items():
+        print(f"{name:18s} {fixed:6.2f} s + {per_frame * 1000:6.1f} ms per frame")
+    bytes_fits = {name: line(counts, values) for name, values in read.items()}
+    print(f"{'cadence':8s} {'frames':>6s}  " + "  ".join(f"{name:>24s}" for name in fits))
+    for cadence, n in CADENCES:
+        rates = {name: n / (fixed + per_frame * n) for name, (fixed, per_frame) in fits.items()}
+        files = rates["SPOC FFI files"]
+        cells = []
+        for name, rate in rates.items():
+            cell = f"{rate:5.1f} f/s"
+            if name in bytes_fits:
+                fixed, per_frame = bytes_fits[name]
+                cell += f" {rate / files:.2f}x {(fixed + per_frame * n) / (n * FRAME_BYTES):.3f}B"
+            cells.append(f"{cell:>24s}")
+        print(f"{cadence:8s} {n:6d}  " + "  ".join(cells))
+    print("(x: rate over the FFI files'; B: bytes requested over the frames' data)")
 
 
 if __name__ == "__main__":

@@ -152,8 +152,8 @@ class MASTCubeSource(FFISource):
         (:mod:`tess_backml.sources.staging`) and read from there the same way.
     scratch_dir : str, optional
         Where the bands of a remote cube go (default: the temporary directory,
-        ``TMPDIR``); a build keeps about six bands of 16 rows of every frame
-        (0.5 GB for 1,000 frames, 6 GB for 11,000).
+        ``TMPDIR``); a build keeps 15 bands of 8 rows of every frame (2 GB for
+        1,000 frames, 23 GB for 11,000).
 
     Attributes
     ----------

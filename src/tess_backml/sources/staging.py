@@ -44,8 +44,9 @@ class RowStage:
         Where the scratch files go (default: the system's temporary directory,
         ``TMPDIR``).
     ahead_bands : int, optional
-        Bands downloaded ahead of the rows last asked for (default: as many as the
-        widest read so far, the next block of a build).
+        Bands downloaded ahead of the rows last asked for (default: half the widest
+        read so far, which covers the rows the next block of a build adds: its
+        window overlaps this one's by its halos).
     """
 
     def __init__(self, download, row_bytes: int, directory=None, ahead_bands: int | None = None):
@@ -64,7 +65,7 @@ class RowStage:
     @property
     def ahead(self) -> int:
         """Bands downloaded ahead of the rows last asked for."""
-        return self._window if self.ahead_bands is None else int(self.ahead_bands)
+        return max(1, self._window // 2) if self.ahead_bands is None else int(self.ahead_bands)
 
     @property
     def capacity(self) -> int:
