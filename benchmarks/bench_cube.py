@@ -2,8 +2,8 @@
 
 Builds the cube (img_bin 16, rolling, errors) of the same simulated frames
 from the simulator itself, from SPOC FFI files on disk and from the astrocut cube
-made of them (read locally in tiles, with and without reading ahead, and in whole
-rows as remote cubes are), and
+made of them (read locally in tiles, with and without reading ahead, and as remote
+cubes are: copied in bands of rows to scratch files, pooled in row blocks), and
 prints frames/s for each (dark-frame search, static scene and masks included), the
 bytes read from the cube over the frames' data, and the cube's rate over the FFI
 files'. The simulator's rate includes generating the frames.
@@ -75,7 +75,7 @@ def main():
             ("SPOC FFI files", work, None, False),
             ("astrocut cube, tiles (local)", MASTCubeSource(cube_path), None, False),
             ("  the same, reading ahead", MASTCubeSource(cube_path), None, True),
-            ("astrocut cube, whole rows", MASTCubeSource(cube_path, memmap=False), None, False),
+            ("astrocut cube, as remote ones", MASTCubeSource(cube_path, memmap=False), None, False),
         ):
             seconds, cube = build(source, selection, ahead, work if args.cold else None)
             results[name] = cube
@@ -89,7 +89,7 @@ def main():
         files = rates["SPOC FFI files"]
         tiles = rates["astrocut cube, tiles (local)"]
         print(f"all cubes agree ({'from disk' if args.cold else 'files in the page cache'}); MAST cube over FFI files: "
-              f"tiles {tiles / files:.2f}x, whole rows {rates['astrocut cube, whole rows'] / files:.2f}x; "
+              f"tiles {tiles / files:.2f}x, as remote ones {rates['astrocut cube, as remote ones'] / files:.2f}x; "
               f"reading ahead {rates['  the same, reading ahead'] / tiles:.2f}x")
 
 

@@ -20,6 +20,7 @@ Needs Node.js and s3rver: ``npm install --prefix ~/.cache/s3rver s3rver@3``.
 
 import argparse
 import os
+import resource
 import shutil
 import socket
 import subprocess
@@ -66,6 +67,18 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def own_cpu_seconds() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+def timed_build(source):
+    """(seconds, CPU-s of this process, cube) of a build."""
+    cpu = own_cpu_seconds()
+    seconds, cube = build(source)
+    return seconds, own_cpu_seconds() - cpu, cube
+
+
 def line(counts, values):
     """(fixed, per frame) of the straight line through (count, value) pairs."""
     slope, intercept = np.polyfit(np.asarray(counts, float), np.asarray(values, float), 1)
@@ -98,15 +111,15 @@ def main():
                 make_astrocut_cube(paths, cube_path, sector=4)
                 if n == counts[0]:
                     build(folder)  # compile the kernels once
-                files_seconds, files = build(folder)
+                files_seconds, files_cpu, files = timed_build(folder)
                 local_source = MASTCubeSource(cube_path)
-                local_seconds, local = build(local_source)
+                local_seconds, _, local = timed_build(local_source)
                 key = KEY.replace("cube.fits", f"{n}-cube.fits")
                 client.upload_file(cube_path, "stpubdata", key)
                 os.remove(cube_path)  # the server keeps its own copy
                 remote_source = MASTCubeSource(f"s3://stpubdata/{key}")
                 before = cpu_seconds(server.pid)
-                s3_seconds, remote = build(remote_source)
+                s3_seconds, s3_cpu, remote = timed_build(remote_source)
                 server_cpu.append(cpu_seconds(server.pid) - before)
                 remote_source.close()
                 shutil.rmtree(folder)
@@ -120,8 +133,8 @@ def main():
                 print(f"{n} frames: FFI files {n / files_seconds:5.1f} frames/s; MAST cube local {n / local_seconds:5.1f} "
                       f"({files_seconds / local_seconds:.2f}x), bytes {local_source.bytes_read / (n * FRAME_BYTES):.3f}x; "
                       f"S3 {n / s3_seconds:5.1f} ({files_seconds / s3_seconds:.2f}x), bytes "
-                      f"{remote_source.bytes_read / (n * FRAME_BYTES):.3f}x; the S3 server used {server_cpu[-1]:.1f} "
-                      f"CPU-s of the build's {s3_seconds:.1f} s", flush=True)
+                      f"{remote_source.bytes_read / (n * FRAME_BYTES):.3f}x; CPU-s: FFI build {files_cpu:.1f}, S3 build "
+                      f"{s3_cpu:.1f} and the S3 server {server_cpu[-1]:.1f} (2 cores)", flush=True)
         finally:
             server.terminate()
 

@@ -132,7 +132,10 @@ def test_a_mast_cube_is_read_once_in_tiles_whose_memory_is_set_not_by_the_sector
     rows, rows_bytes = build(MASTCubeSource(cube_file, memmap=False))
     # as remote cubes are read: bands of rows of every frame copied to scratch, pooled in tiles
     few = 6 * (32 + 2 * 16) * 2048 * units.TILE_BYTES_PER_VALUE / 2**30  # blocks of 32 rows + rolling halos
-    rows_tiled, _ = build(MASTCubeSource(cube_file, memmap=False), memory_gb=few)
+    scratch = tmp_path / "scratch"
+    scratch.mkdir()
+    rows_tiled, _ = build(MASTCubeSource(cube_file, memmap=False, scratch_dir=scratch), memory_gb=few)
+    assert not list(scratch.iterdir())  # the scratch bands go with the build
     assert whole.pooling.tile_frames >= len(frames) and tiled.pooling.tile_frames == 6
     assert rows.block_rows == 32 and rows_tiled.pooling.tile_frames == 6
     assert {unit[0] for unit in tiled.work_units()} == {"tile"} and {unit[0] for unit in rows.work_units()} == {"rows"}
