@@ -11,7 +11,10 @@ frame counts above a tile's and extrapolated in a straight line to an 11,000-fra
 (200-s) sector, whose MAST cube (390 GB) is more than this machine should write for
 a benchmark.
 
-    python benchmarks/bench_memory.py [--full] [--s3rver ~/.cache/s3rver]
+    python benchmarks/bench_memory.py [--full] [--s3rver ~/.cache/s3rver] [--frames 96 192]
+
+``--frames`` sets the two frame counts of the MAST cubes (both above a tile's 85
+frames; farther apart, the line's slope is surer).
 
 ``--full`` also builds the whole simulated sector (1,219 frames, ~6 minutes): the
 full-size figure for frame sources.
@@ -107,6 +110,9 @@ def main():
         from tess_backml.sources.mast import make_astrocut_cube
 
         counts = (96, 192)  # both above a tile's 85 frames at the default memory_gb (0.25)
+        if "--frames" in sys.argv:
+            at = sys.argv.index("--frames")
+            counts = tuple(sorted(int(value) for value in sys.argv[at + 1 : at + 3]))
         sim = SimulatedSector()
         ffis = sim.write_ffis(folder / "ffis", range(max(counts)), progress=False)
         cubes = {}

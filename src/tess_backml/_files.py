@@ -72,3 +72,26 @@ def make_output_directory(path):
         raise TessBackmlError(f"cannot create the output directory {path}: {exc.strerror}") from None
     if not os.access(path, os.W_OK):
         raise TessBackmlError(f"the output directory {path} is not writable")
+
+
+def release_free_memory():
+    """Hand freed heap memory back to the system (glibc's ``malloc_trim``; nothing elsewhere).
+
+    Threads that pass many large buffers through (downloads) leave freed memory in their
+    own malloc arenas, which glibc keeps: over a build it grows with the bytes moved,
+    not with what is in use. Trimming after each piece of such work keeps the peak set
+    by the work."""
+    global _malloc_trim
+    if _malloc_trim is None:
+        import ctypes
+        import ctypes.util
+
+        try:
+            _malloc_trim = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6").malloc_trim
+        except (OSError, AttributeError):
+            _malloc_trim = False
+    if _malloc_trim:
+        _malloc_trim(0)
+
+
+_malloc_trim = None

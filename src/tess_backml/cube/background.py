@@ -6,6 +6,7 @@ import logging
 
 import numpy as np
 
+from .._files import release_free_memory
 from ..constants import SCIENCE_SIZE, bin_centres
 from ..downsample import check_img_bin, rolling_noise_factor
 from ..errors import TessBackmlError
@@ -58,6 +59,7 @@ def computed_units(cube, todo, client=None, remote=None):
         try:
             for unit in todo:
                 yield unit, cube.compute_unit(unit, reader)
+                release_free_memory()  # the unit's work arrays: the peak stays one unit's
                 bar.update()
         finally:
             if isinstance(reader, units.ReadAhead):

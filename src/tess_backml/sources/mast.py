@@ -171,7 +171,7 @@ class MASTCubeSource(FFISource):
     concurrent_reads = 4
     #: Bytes of pixel series requested at once by :meth:`read_pixels` (they are cut to
     #: the frames asked for before the next group: memory does not grow with the sector).
-    pixel_read_bytes = 64 * 2**20
+    pixel_read_bytes = 16 * 2**20
     #: Tries per remote read, and the first wait between tries (doubling each time).
     retries = 4
     backoff_seconds = 0.5

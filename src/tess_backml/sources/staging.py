@@ -21,6 +21,7 @@ import threading
 import weakref
 from concurrent.futures import ThreadPoolExecutor
 
+from .._files import release_free_memory
 from ..constants import SCIENCE_SIZE
 from ..errors import TessBackmlError
 
@@ -87,6 +88,8 @@ class RowStage:
             if os.path.exists(path):
                 os.remove(path)
             raise
+        finally:
+            release_free_memory()  # the download's buffers, freed in other threads' heaps
         return path
 
     def _submit(self, band: int):
