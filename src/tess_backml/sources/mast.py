@@ -237,48 +237,8 @@ class MASTCubeSource(FFISource):
                 raise
             fail(f"{type(exc).__name__}: {exc} (truncated or not FITS?)")
 
-        shape = tuple(image_header.get(f"NAXIS{i}", 0) for i in (4, 3, 2, 1))
-        if image_header.get("NAXIS") != 4 or shape[0] != FFI_SHAPE[0] or shape[1] != FFI_SHAPE[1] or shape[3] != 2:
-            fail(f"image HDU has shape {shape}, expected (2078, 2136, nframes, 2)")
-        if image_header.get("BITPIX") != -32:
-            fail(f"image BITPIX is {image_header.get('BITPIX')}, expected -32 (float32)")
-        nframes = shape[2]
-        row_bytes = FFI_SHAPE[1] * nframes * 2 * _BYTES_PER_VALUE
-        if size < data_offset + FFI_SHAPE[0] * row_bytes:
-            fail(f"the file is truncated ({size} bytes; the image alone needs {data_offset + FFI_SHAPE[0] * row_bytes})")
-        for name in ("TSTART", "TSTOP"):
-            if name not in columns:
-                fail(f"its per-frame table has no {name} column")
-            if len(columns[name]) != nframes:
-                fail(f"its per-frame table has {len(columns[name])} rows for {nframes} frames")
-
-        self.primary_header = primary
-        self._data_offset = data_offset
-        self._row_bytes = row_bytes
-        self._nframes = nframes
-        self.camera = int(primary.get("CAMERA") or image_header.get("CAMERA") or 0)
-        self.ccd = int(primary.get("CCD") or image_header.get("CCD") or 0)
-        self.sector = self._sector_from(primary, columns)
-        if self.camera not in (1, 2, 3, 4) or self.ccd not in (1, 2, 3, 4):
-            fail(f"camera/CCD in its header are {self.camera}/{self.ccd}")
-        self.time = mid_times(columns["TSTART"], columns["TSTOP"])
-        self.quality = np.asarray(columns.get("DQUALITY", np.zeros(nframes)), dtype=np.int32)
-        self.cadenceno = cadence_numbers(columns.get("FFIINDEX", np.zeros(nframes)), self.time, self.sector)
-        self.ffi_files = [name.decode() if isinstance(name, bytes) else str(name) for name in columns.get("FFI_FILE", [])]
-        log.debug("opened %s: %d frames, data at byte %d", self.url, nframes, data_offset)
-
-    def _sector_from(self, primary, columns) -> int:
-        sector = primary.get("SECTOR")
-        if isinstance(sector, (int, np.integer)) and sector > 0:
-            return int(sector)
-        names = [self.url] + [
-            n.decode() if isinstance(n, bytes) else str(n) for n in columns.get("FFI_FILE", [])[:1]
-        ]
-        for name in names:
-            match = re.search(r"-s(\d{4})-", name)
-            if match:
-                return int(match.group(1))
-        raise FileFormatError(f"{self.url}: cannot tell its sector (no SECTOR keyword, no sector in file names)")
+        self.__dict__.update(_cube_layout(self.url, size, primary, image_header, data_offset, columns))
+        log.debug("opened %s: %d frames, data at byte %d", self.url, self._nframes, data_offset)
 
     @property
     def nframes(self) -> int:
@@ -383,7 +343,8 @@ class MASTCubeSource(FFISource):
         stage = self._staging()
         files = stage.open(start, stop)
         try:
-            pieces = [(max(first, start), min(last, stop), self._band_mapper(path, first)) for first, last, path in files]
+            pieces = [(max(first, start), min(last, stop), _band_map(path, first, self._nframes, self.url))
+                      for first, last, path in files]
             return self._read_mapped(start, stop, frames, pieces, count=False)
         finally:
             stage.release(start, stop)
@@ -394,16 +355,6 @@ class MASTCubeSource(FFISource):
         if self._stage is None:
             self._stage = RowStage(self._download_rows, self._row_bytes, self.scratch_dir)
         return self._stage
-
-    def _band_mapper(self, path, band_first):
-        def mapped(first, last):
-            try:
-                return np.memmap(path, dtype=">f4", mode="r", offset=(first - band_first) * self._row_bytes,
-                                 shape=(last - first, FFI_SHAPE[1], self._nframes, 2))
-            except (OSError, ValueError) as exc:
-                raise TessBackmlError(f"cannot read the scratch copy of {self.url}'s rows: {exc}") from None
-
-        return mapped
 
     def _download_rows(self, first, stop, path):
         """Science rows [first, stop) of every frame, as the cube stores them, into the
@@ -469,6 +420,67 @@ class MASTCubeSource(FFISource):
                 flux[:, i] = series[:, 0]
                 error[:, i] = series[:, 1]
         return flux, error
+
+
+def _cube_layout(url, size, primary, image_header, data_offset, columns) -> dict:
+    """A MAST cube's attributes from its headers and per-frame table, checked."""
+    def fail(reason):
+        raise FileFormatError(f"{url} is not a usable MAST FFI cube: {reason}")
+
+    shape = tuple(image_header.get(f"NAXIS{i}", 0) for i in (4, 3, 2, 1))
+    if image_header.get("NAXIS") != 4 or shape[0] != FFI_SHAPE[0] or shape[1] != FFI_SHAPE[1] or shape[3] != 2:
+        fail(f"image HDU has shape {shape}, expected (2078, 2136, nframes, 2)")
+    if image_header.get("BITPIX") != -32:
+        fail(f"image BITPIX is {image_header.get('BITPIX')}, expected -32 (float32)")
+    nframes = shape[2]
+    row_bytes = FFI_SHAPE[1] * nframes * 2 * _BYTES_PER_VALUE
+    if size < data_offset + FFI_SHAPE[0] * row_bytes:
+        fail(f"the file is truncated ({size} bytes; the image alone needs {data_offset + FFI_SHAPE[0] * row_bytes})")
+    for name in ("TSTART", "TSTOP"):
+        if name not in columns:
+            fail(f"its per-frame table has no {name} column")
+        if len(columns[name]) != nframes:
+            fail(f"its per-frame table has {len(columns[name])} rows for {nframes} frames")
+    camera = int(primary.get("CAMERA") or image_header.get("CAMERA") or 0)
+    ccd = int(primary.get("CCD") or image_header.get("CCD") or 0)
+    if camera not in (1, 2, 3, 4) or ccd not in (1, 2, 3, 4):
+        fail(f"camera/CCD in its header are {camera}/{ccd}")
+    sector = _sector_from(url, primary, columns)
+    time = mid_times(columns["TSTART"], columns["TSTOP"])
+    return {
+        "primary_header": primary, "_data_offset": data_offset, "_row_bytes": row_bytes, "_nframes": nframes,
+        "camera": camera, "ccd": ccd, "sector": sector, "time": time,
+        "quality": np.asarray(columns.get("DQUALITY", np.zeros(nframes)), dtype=np.int32),
+        "cadenceno": cadence_numbers(columns.get("FFIINDEX", np.zeros(nframes)), time, sector),
+        "ffi_files": [name.decode() if isinstance(name, bytes) else str(name) for name in columns.get("FFI_FILE", [])],
+    }
+
+
+def _sector_from(url, primary, columns) -> int:
+    sector = primary.get("SECTOR")
+    if isinstance(sector, (int, np.integer)) and sector > 0:
+        return int(sector)
+    names = [url] + [n.decode() if isinstance(n, bytes) else str(n) for n in columns.get("FFI_FILE", [])[:1]]
+    for name in names:
+        match = re.search(r"-s(\d{4})-", name)
+        if match:
+            return int(match.group(1))
+    raise FileFormatError(f"{url}: cannot tell its sector (no SECTOR keyword, no sector in file names)")
+
+
+def _band_map(path, band_first: int, nframes: int, url: str):
+    """``map(a, b)``: rows [a, b) of a scratch band file (its first row ``band_first``) as
+    a (rows, 2136, nframes, 2) big-endian memory map."""
+    row_bytes = FFI_SHAPE[1] * nframes * 2 * _BYTES_PER_VALUE
+
+    def mapped(first, last):
+        try:
+            return np.memmap(path, dtype=">f4", mode="r", offset=(first - band_first) * row_bytes,
+                             shape=(last - first, FFI_SHAPE[1], nframes, 2))
+        except (OSError, ValueError) as exc:
+            raise TessBackmlError(f"cannot read the scratch copy of {url}'s rows: {exc}") from None
+
+    return mapped
 
 
 def _written(fd: int, chunk, offset: int) -> int:
