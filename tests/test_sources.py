@@ -165,6 +165,14 @@ def test_the_scratch_bands_stay_within_capacity_and_failures_are_tried_again(tmp
         stage.open(0, STAGE_ROWS)
     stage.close()
     assert not os.path.exists(stage.directory)
+    # room for two bands, but a build keeps three: it stops before the first download
+    fetched.clear()
+    small = RowStage(download, row_bytes=1, directory=tmp_path, ahead_bands=1)
+    monkeypatch.setattr(shutil, "disk_usage", lambda path: shutil._ntuple_diskusage(100, 100, 2 * STAGE_ROWS))
+    with pytest.raises(TessBackmlError, match=r"keeps 3 bands"):
+        small.open(0, 2 * STAGE_ROWS)
+    assert fetched == []
+    small.close()
 
 
 class StandInS3(LocalFileSystem):

@@ -102,12 +102,15 @@ class RowStage:
         self._recent.append(band)
 
     def _check_space(self):
+        # room for every band still to come up to the capacity, so that a build too big
+        # for the disk stops at its first band, not when the disk is full
         free = shutil.disk_usage(self.directory).free
-        if free < self.band_bytes():
+        needed = max(self.capacity - len(self._bands), 1) * self.band_bytes()
+        if free < needed:
             raise TessBackmlError(
-                f"no room to copy the cube's rows: {self.directory} has {free / 2**30:.1f} GB free, a band of "
-                f"{STAGE_ROWS} rows needs {self.band_bytes() / 2**30:.1f} GB and a build keeps about "
-                f"{self.capacity} (set TMPDIR or scratch_dir to a larger disk)"
+                f"no room to copy the cube's rows: {self.directory} has {free / 2**30:.1f} GB free, and a build "
+                f"keeps {self.capacity} bands of {STAGE_ROWS} rows ({self.capacity * self.band_bytes() / 2**30:.1f} GB; "
+                f"set TMPDIR or scratch_dir to a larger disk)"
             )
 
     def open(self, first: int, stop: int) -> list:
