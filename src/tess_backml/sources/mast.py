@@ -343,9 +343,14 @@ class MASTCubeSource(FFISource):
         stage = self._staging()
         files = stage.open(start, stop)
         try:
-            pieces = [(max(first, start), min(last, stop), _band_map(path, first, self._nframes, self.url))
-                      for first, last, path in files]
-            return self._read_mapped(start, stop, frames, pieces, count=False)
+            wanted = np.unique(frames)
+            flux = np.empty((wanted.size, stop - start, SCIENCE_SIZE), np.float32)
+            error = np.empty_like(flux)
+            for first, last, path in files:
+                a, b = max(first, start), min(last, stop)
+                _read_band(path, first, last - first, self._nframes, a, b, wanted,
+                           flux[:, a - start : b - start], error[:, a - start : b - start])
+            return _in_order(wanted, frames, flux, error)
         finally:
             stage.release(start, stop)
 
@@ -357,20 +362,36 @@ class MASTCubeSource(FFISource):
         return self._stage
 
     def _download_rows(self, first, stop, path):
-        """Science rows [first, stop) of every frame, as the cube stores them, into the
-        file ``path``: pieces of up to :attr:`read_bytes`, requested together."""
+        """Science rows [first, stop) of every frame into the file ``path``, frame-major
+        (:func:`_read_band`): downloaded as the cube stores them (pieces of up to
+        :attr:`read_bytes`, requested together) to a file beside it, then turned row by
+        row, once, so that every later read of some frames is a plain copy."""
         begin = self._data_offset + (SCIENCE_ROWS.start + first) * self._row_bytes
         end = begin + (stop - first) * self._row_bytes
         pieces = list(range(begin, end, self.read_bytes))
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        raw = path + ".raw"
+        fd = os.open(raw, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         try:
             at_once = len(pieces) if self._http is not None else self.concurrent_reads
             for group in range(0, len(pieces), at_once):
                 starts = pieces[group : group + at_once]
                 lengths = [min(self.read_bytes, end - start) for start in starts]
                 self._cat_ranges(starts, lengths, "image rows", fd, [start - begin for start in starts])
+            os.close(fd)
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            plane = self._nframes * SCIENCE_SIZE * _BYTES_PER_VALUE  # one row of every frame
+            flux = np.empty((self._nframes, 1, SCIENCE_SIZE), np.float32)
+            error = np.empty_like(flux)
+            for row in range(stop - first):
+                block = np.memmap(raw, dtype=">f4", mode="r", offset=row * self._row_bytes,
+                                  shape=(1, FFI_SHAPE[1], self._nframes, 2))
+                to_frame_major(block[:, SCIENCE_COLUMNS], out=(flux, error))
+                del block
+                _written(fd, flux, row * plane)
+                _written(fd, error, (stop - first + row) * plane)
         finally:
             os.close(fd)
+            os.remove(raw)
 
     def _read_mapped(self, start, stop, frames, pieces, count=True):
         """Science rows [start, stop) of ``frames`` through memory maps: per pixel, only
@@ -389,10 +410,7 @@ class MASTCubeSource(FFISource):
                 del rows  # unmapped: its pages no longer count as this process's memory
         if count:
             self.bytes_read += (stop - start) * SCIENCE_SIZE * wanted.size * 2 * _BYTES_PER_VALUE
-        if wanted.size == len(frames) and np.array_equal(wanted, frames):
-            return flux, error
-        order = np.searchsorted(wanted, frames)
-        return flux[order], error[order]
+        return _in_order(wanted, frames, flux, error)
 
     def _read_frames(self, indices):
         flux = np.empty((len(indices), SCIENCE_SIZE, SCIENCE_SIZE), np.float32)
@@ -468,19 +486,26 @@ def _sector_from(url, primary, columns) -> int:
     raise FileFormatError(f"{url}: cannot tell its sector (no SECTOR keyword, no sector in file names)")
 
 
-def _band_map(path, band_first: int, nframes: int, url: str):
-    """``map(a, b)``: rows [a, b) of a scratch band file (its first row ``band_first``) as
-    a (rows, 2136, nframes, 2) big-endian memory map."""
-    row_bytes = FFI_SHAPE[1] * nframes * 2 * _BYTES_PER_VALUE
+def _in_order(wanted, frames, flux, error):
+    """``flux`` and ``error`` of the sorted frames ``wanted``, in the order of ``frames``."""
+    if wanted.size == len(frames) and np.array_equal(wanted, frames):
+        return flux, error
+    order = np.searchsorted(wanted, frames)
+    return flux[order], error[order]
 
-    def mapped(first, last):
-        try:
-            return np.memmap(path, dtype=">f4", mode="r", offset=(first - band_first) * row_bytes,
-                             shape=(last - first, FFI_SHAPE[1], nframes, 2))
-        except (OSError, ValueError) as exc:
-            raise TessBackmlError(f"cannot read the scratch copy of {url}'s rows: {exc}") from None
 
-    return mapped
+def _read_band(path, band_first: int, band_rows: int, nframes: int, first: int, last: int, wanted, flux, error):
+    """Rows [first, last) of the frames ``wanted`` from a scratch band file into ``flux``
+    and ``error`` (len(wanted), last - first, 2048). The file holds the band's flux, then
+    its error, each as (rows, nframes, 2048) native float32: a row of a run of frames is
+    one contiguous piece."""
+    band = np.memmap(path, dtype=np.float32, mode="r", shape=(2, band_rows, nframes, SCIENCE_SIZE))
+    run = wanted.size and wanted[-1] - wanted[0] + 1 == wanted.size
+    frames = slice(int(wanted[0]), int(wanted[-1]) + 1) if run else wanted
+    for k, row in enumerate(range(first - band_first, last - band_first)):
+        flux[:, k] = band[0, row, frames]
+        error[:, k] = band[1, row, frames]
+    del band  # unmapped: its pages no longer count as this process's memory
 
 
 def _written(fd: int, chunk, offset: int) -> int:
