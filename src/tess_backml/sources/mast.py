@@ -148,8 +148,9 @@ class MASTCubeSource(FFISource):
         of some frames costs only their bytes (:attr:`frame_ranges_cheap`), and
         builds go in tiles of rows x frames whose memory does not grow with the
         sector. Remote files are copied in bands of whole rows (every frame: one
-        range request per piece instead of one per pixel) to local scratch files
-        (:mod:`tess_backml.sources.staging`) and read from there the same way.
+        range request per piece instead of one per pixel) to local scratch files,
+        turned frame-major as they arrive (:mod:`tess_backml.sources.staging`),
+        and read from there.
     scratch_dir : str, optional
         Where the bands of a remote cube go (default: the temporary directory,
         ``TMPDIR``); a build keeps 15 bands of 8 rows of every frame (2 GB for

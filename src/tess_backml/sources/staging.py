@@ -3,8 +3,9 @@
 A MAST cube keeps each pixel's whole time series together, so a range of frames of a
 band of rows is thousands of small pieces, while the band's every frame is one
 contiguous range. Remote cubes are therefore copied band by band to local scratch
-files (each byte downloaded once), and read from there through memory maps like a
-local cube: a build's memory is set by its tiles, not by the sector's length, and
+files (each byte downloaded once; the source turns each band frame-major as it
+arrives), and read from there through memory maps: a build's memory is set by its
+tiles, not by the sector's length, and
 the disk holds a few bands (:data:`STAGE_ROWS` rows of every frame each: the rows a
 block reads and those of the next block). Bands are
 downloaded ahead of the reads in a background thread (a build goes down the CCD),
