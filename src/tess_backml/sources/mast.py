@@ -14,7 +14,7 @@ from astropy.io import fits
 from ..constants import FFI_SHAPE, SCIENCE_COLUMNS, SCIENCE_ROWS, SCIENCE_SIZE
 from ..errors import FileFormatError, TessBackmlError
 from .base import FFISource, cadence_numbers, mid_times
-from .ranges import HTTPRangeReader, anonymous_http_url
+from .ranges import HTTPRangeReader, anonymous_http_url, write_at
 
 log = logging.getLogger(__name__)
 
@@ -294,7 +294,7 @@ class MASTCubeSource(FFISource):
                 got = self._fs.cat_ranges([self._path] * len(spans), span_starts,
                                           [stop for _, stop, _ in spans], on_error="return")
                 if fd is not None:
-                    got = [chunk if isinstance(chunk, Exception) else _written(fd, chunk, offset)
+                    got = [chunk if isinstance(chunk, Exception) else write_at(fd, chunk, offset)
                            for chunk, offset in zip(got, offsets)]
             for (start, _, members), chunk in zip(spans, got):
                 for k in members:
@@ -339,8 +339,7 @@ class MASTCubeSource(FFISource):
 
     def _read_rows(self, start, stop, frames):
         if self.frame_ranges_cheap:
-            science = SCIENCE_ROWS.start
-            return self._read_mapped(start, stop, frames, [(start, stop, lambda a, b: self._map_rows(science + a, science + b))])
+            return self._read_mapped(start, stop, frames)
         stage = self._staging()
         files = stage.open(start, stop)
         try:
@@ -388,29 +387,26 @@ class MASTCubeSource(FFISource):
                                   shape=(1, FFI_SHAPE[1], self._nframes, 2))
                 to_frame_major(block[:, SCIENCE_COLUMNS], out=(flux, error))
                 del block
-                _written(fd, flux, row * plane)
-                _written(fd, error, (stop - first + row) * plane)
+                write_at(fd, flux, row * plane)
+                write_at(fd, error, (stop - first + row) * plane)
         finally:
             os.close(fd)
             os.remove(raw)
 
-    def _read_mapped(self, start, stop, frames, pieces, count=True):
+    def _read_mapped(self, start, stop, frames):
         """Science rows [start, stop) of ``frames`` through memory maps: per pixel, only
-        the frames asked for are touched. ``pieces`` are ``(first, last, map)``, covering
-        the rows in order, where ``map(a, b)`` maps rows [a, b) (a, b within the piece)."""
+        the frames asked for are touched."""
         wanted = np.unique(frames)
         flux = np.empty((wanted.size, stop - start, SCIENCE_SIZE), np.float32)
         error = np.empty_like(flux)
         step = max(1, self.read_bytes // self._row_bytes)
-        for piece_first, piece_last, mapper in pieces:
-            for first in range(piece_first, piece_last, step):
-                last_row = min(first + step, piece_last)
-                rows = mapper(first, last_row)
-                here_rows = slice(first - start, last_row - start)
-                to_frame_major(rows[:, SCIENCE_COLUMNS], wanted, out=(flux[:, here_rows], error[:, here_rows]))
-                del rows  # unmapped: its pages no longer count as this process's memory
-        if count:
-            self.bytes_read += (stop - start) * SCIENCE_SIZE * wanted.size * 2 * _BYTES_PER_VALUE
+        for first in range(start, stop, step):
+            last_row = min(first + step, stop)
+            rows = self._map_rows(SCIENCE_ROWS.start + first, SCIENCE_ROWS.start + last_row)
+            here_rows = slice(first - start, last_row - start)
+            to_frame_major(rows[:, SCIENCE_COLUMNS], wanted, out=(flux[:, here_rows], error[:, here_rows]))
+            del rows  # unmapped: its pages no longer count as this process's memory
+        self.bytes_read += (stop - start) * SCIENCE_SIZE * wanted.size * 2 * _BYTES_PER_VALUE
         return _in_order(wanted, frames, flux, error)
 
     def _read_frames(self, indices):
@@ -507,15 +503,6 @@ def _read_band(path, band_first: int, band_rows: int, nframes: int, first: int, 
         flux[:, k] = band[0, row, frames]
         error[:, k] = band[1, row, frames]
     del band  # unmapped: its pages no longer count as this process's memory
-
-
-def _written(fd: int, chunk, offset: int) -> int:
-    """Write ``chunk`` to the open file ``fd`` at ``offset``; its length."""
-    view = memoryview(chunk)
-    done = 0
-    while done < len(view):
-        done += os.pwrite(fd, view[done:], offset + done)
-    return len(view)
 
 
 def make_astrocut_cube(paths, cube_file, sector: int, max_memory_gb: float = 2.0):

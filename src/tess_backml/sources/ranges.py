@@ -148,7 +148,7 @@ class HTTPRangeReader:
                     if fd is None:
                         out[filled : filled + take] = np.frombuffer(chunk, np.uint8, take)
                     else:
-                        _write_all(fd, memoryview(chunk)[:take], offset + filled)
+                        write_at(fd, memoryview(chunk)[:take], offset + filled)
                     filled += take
                     if filled == length:
                         break
@@ -159,10 +159,14 @@ class HTTPRangeReader:
         return out if fd is None else length
 
 
-def _write_all(fd: int, data, offset: int):
-    while len(data):
-        written = os.pwrite(fd, data, offset)
-        data, offset = data[written:], offset + written
+def write_at(fd: int, data, offset: int) -> int:
+    """Write all of ``data`` (any contiguous buffer) to the open file ``fd`` at
+    ``offset``; its length in bytes."""
+    view = memoryview(data).cast("B")
+    done = 0
+    while done < len(view):
+        done += os.pwrite(fd, view[done:], offset + done)
+    return done
 
 
 def _shut_down(loop, session):
