@@ -12,7 +12,6 @@ from ..downsample import check_img_bin, rolling_noise_factor
 from ..errors import TessBackmlError
 from ..io import SLCube, write_npz, write_sl_cube
 from ..masks import bad_frames
-from ..sources.mast import MASTCubeSource
 from . import darkness, outputs, plan, statics, timebins, units
 
 log = logging.getLogger(__name__)
@@ -64,8 +63,7 @@ def computed_units(cube, todo, client=None, remote=None):
         finally:
             if isinstance(reader, units.ReadAhead):
                 reader.close()
-            if isinstance(cube.source, MASTCubeSource):
-                cube.source.close()  # a remote cube's scratch bands: not kept beyond the build
+            cube.source.close()  # e.g. a remote cube's scratch bands: not kept beyond the build
     else:
         from distributed import as_completed
 

@@ -138,6 +138,9 @@ class FFISource(ABC):
     @abstractmethod
     def _read_pixels(self, rows: np.ndarray, columns: np.ndarray, frames: np.ndarray): ...
 
+    def close(self):
+        """Let go of what reading kept (a remote cube's scratch files); reads may go on."""
+
     # ------------------------------------------------------------------ checks
     def check_frames(self, indices) -> np.ndarray:
         array = np.atleast_1d(np.asarray(indices))

@@ -5,10 +5,9 @@ band of rows is thousands of small pieces, while the band's every frame is one
 contiguous range. Remote cubes are therefore copied band by band to local scratch
 files (each byte downloaded once; the source turns each band frame-major as it
 arrives), and read from there through memory maps: a build's memory is set by its
-tiles, not by the sector's length, and
-the disk holds a few bands (:data:`STAGE_ROWS` rows of every frame each: the rows a
-block reads and those of the next block). Bands are
-downloaded ahead of the reads in a background thread (a build goes down the CCD),
+tiles, not by the sector's length, and the disk holds a few bands (:data:`STAGE_ROWS`
+rows of every frame each: the rows a block reads and those of the next block). Bands
+are downloaded ahead of the reads in a background thread (a build goes down the CCD),
 and the least recently used bands are deleted beyond the capacity.
 """
 
