@@ -95,6 +95,19 @@ def test_errors_and_counts():
     assert np.isclose(err_extra[0, 0, 1], err[0, 0, 1] * np.sqrt(1.5))
 
 
+def test_bin_errors_of_some_rows_equal_those_of_the_rows_cut_out():
+    rng = np.random.default_rng(2)
+    flux = rng.normal(0, 1, (3, 64, 32)).astype(np.float32)
+    flux[flux > 1.5] = np.nan
+    error = rng.uniform(1, 2, flux.shape).astype(np.float32)
+    some, some_counts = bin_errors(flux, error, 16, 0.25, rows=slice(16, 48))
+    cut, cut_counts = bin_errors(flux[:, 16:48].copy(), error[:, 16:48].copy(), 16, 0.25)
+    np.testing.assert_array_equal(some, cut)
+    np.testing.assert_array_equal(some_counts, cut_counts)
+    with pytest.raises(TessBackmlError, match="whole bins"):
+        bin_errors(flux, error, 16, rows=slice(8, 40))
+
+
 def test_bin_errors_are_honest_for_gaussian_noise():
     rng = np.random.default_rng(1)
     flux = rng.normal(0, 1.5, (400, 16, 16)).astype(np.float32)

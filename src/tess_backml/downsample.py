@@ -242,21 +242,21 @@ def _fixed_pass(src, size, out):
 
 
 @numba.njit(parallel=True, nogil=True, cache=True, fastmath={"reassoc", "contract"})
-def _bin_error(flux, error, size, extra_variance, out, counts):
+def _bin_error(flux, error, size, extra_variance, first_row, out, counts):
     """Error of a bin's median: sqrt(pi/2) * rms(error) / sqrt(N) over its valid pixels, and N,
-    into ``out`` and ``counts``.
+    into ``out`` and ``counts``; the bins' rows start at ``first_row``.
 
     Sums may be reassociated (vectorised); NaN semantics are kept.
     """
-    n, height, width = flux.shape
-    out_h, out_w = height // size, width // size
+    n, width = flux.shape[0], flux.shape[2]
+    out_h, out_w = out.shape[1], width // size
     efficiency = np.sqrt(np.pi / 2)
     for task in numba.prange(n * out_h):
         frame = task // out_h
         i = task % out_h
         column_totals = np.zeros(width, np.float32)
         column_counts = np.zeros(width, np.int32)
-        for r in range(i * size, (i + 1) * size):
+        for r in range(first_row + i * size, first_row + (i + 1) * size):
             flux_row = flux[frame, r]
             error_row = error[frame, r]
             for c in range(width):
@@ -422,13 +422,14 @@ def pool_frames(frames, img_bin: int, rolling: bool = True) -> np.ndarray:
     return array
 
 
-def bin_errors(frames, errors, img_bin: int, extra_variance: float = 0.0):
+def bin_errors(frames, errors, img_bin: int, extra_variance: float = 0.0, rows: slice | None = None):
     """Errors of the binned medians and the number of valid pixels per bin.
 
     The error of a bin is ``sqrt(pi/2) * rms(error) / sqrt(N)`` over its ``N``
     valid (non-NaN in ``frames``) pixels: the standard error of a median of
     Gaussian data. ``extra_variance`` adds a fractional variance to every pixel
-    (e.g. the noise of the subtracted static scene).
+    (e.g. the noise of the subtracted static scene). ``rows`` (a slice of whole
+    bins) bins only those rows, without copying them out of the frames.
 
     Returns
     -------
@@ -441,5 +442,8 @@ def bin_errors(frames, errors, img_bin: int, extra_variance: float = 0.0):
     if flux.shape != error.shape:
         raise TessBackmlError(f"frames {flux.shape} and errors {error.shape} differ in shape")
     img_bin = check_img_bin(img_bin, max(flux.shape[1:]))
-    out = _output(flux, img_bin)
-    return _bin_error(flux, error, img_bin, float(extra_variance), out, np.empty(out.shape, np.int32))
+    first, stop, _ = (rows or slice(None)).indices(flux.shape[1])
+    if first % img_bin or (stop - first) % img_bin:
+        raise TessBackmlError(f"rows {first}:{stop} are not whole bins of {img_bin}")
+    out = np.empty((flux.shape[0], (stop - first) // img_bin, flux.shape[2] // img_bin), np.float32)
+    return _bin_error(flux, error, img_bin, float(extra_variance), first, out, np.empty(out.shape, np.int32))

@@ -214,7 +214,7 @@ def compute_unit(setup: PoolingSetup, unit, reader=None) -> dict:
     stop = min(start + setup.block_rows, SCIENCE_SIZE)
     core = slice(start - lo, stop - lo)  # the unit's own rows within the halo
     if kind == "tile":
-        return _pooled(setup, flux, error[:, core], setup.static[lo:hi], setup.star_mask[lo:hi], core)
+        return _pooled(setup, flux, error, setup.static[lo:hi], setup.star_mask[lo:hi], core)
     # a block of rows of every frame: the static scene and star mask from the dark frames
     # read above, then the pooled rows (block and pooling halo) in tiles of frames (the
     # source keeps the block's rows at hand: a remote cube's on local scratch)
@@ -229,20 +229,20 @@ def compute_unit(setup: PoolingSetup, unit, reader=None) -> dict:
     parts = []
     for first in range(0, len(setup.frame_indices), step):
         flux, error = setup.source.read_rows(first_row, last_row, setup.frame_indices[first : first + step])
-        parts.append(_pooled(setup, flux, error[:, core], static[window], stars[window], core))
+        parts.append(_pooled(setup, flux, error, static[window], stars[window], core))
         del flux, error
     return {"cube": np.concatenate([part["cube"] for part in parts]), "err": np.concatenate([part["err"] for part in parts]),
             "count": parts[0]["count"], "stars": stars[start - lo : stop - lo]}
 
 
-def _pooled(setup: PoolingSetup, flux, core_error, static, stars, core: slice) -> dict:
+def _pooled(setup: PoolingSetup, flux, error, static, stars, core: slice) -> dict:
     """Pool a window of rows (``flux`` minus ``static``, stars and straps masked, in
-    place) and keep the bins of its ``core`` rows, with their errors (``core_error``:
-    the errors of those rows) and valid-pixel counts."""
+    place) and keep the bins of its ``core`` rows, with their errors (from ``error``,
+    the window's) and valid-pixel counts."""
     b = setup.img_bin
     data = subtract_and_mask(flux, static, stars | setup.strap_mask[None, :])  # frames are read for this alone
     pooled = pool_frames(data, b, rolling=setup.rolling)
-    err, count = bin_errors(data[:, core], core_error, b, setup.static_var)
+    err, count = bin_errors(data, error, b, setup.static_var, rows=core)
     return {"cube": pooled[:, core.start // b : core.stop // b], "err": err, "count": count[0]}
 
 
