@@ -106,13 +106,13 @@ def test_same_cube_from_every_source_kind(sim, tmp_path):
 
 
 @pytest.mark.slow
-def test_a_mast_cube_is_read_once_in_tiles_whose_memory_is_set_not_by_the_sector(sim, tmp_path):
+def test_a_mast_cube_is_read_once_in_tiles_whose_memory_is_set_not_by_the_sector(sim, tmp_path, monkeypatch):
     """Local MAST cubes: the static scene from the dark frames alone, then tiles of rows x
     frames (as many frames as memory_gb allows), each byte read once; remote ones are
     copied to scratch in bands of whole rows of every frame, each band once, and pooled
     in row blocks of tiles of frames. Every way gives the same cube."""
     from tess_backml.cube import units
-    from tess_backml.sources import MASTCubeSource
+    from tess_backml.sources import MASTCubeSource, mast
 
     frames = np.arange(200, 220)
     cube_file = str(tmp_path / "tess-s0004-1-1-cube.fits")
@@ -130,6 +130,15 @@ def test_a_mast_cube_is_read_once_in_tiles_whose_memory_is_set_not_by_the_sector
     tiny = 6 * (128 + 2 * 16) * 2048 * units.TILE_BYTES_PER_VALUE / 2**30  # six frames per tile of 128 rows + halos
     tiled, tiled_bytes = build(MASTCubeSource(cube_file), memory_gb=tiny)
     rows, rows_bytes = build(MASTCubeSource(cube_file, memmap=False))
+    # a local cube of a sector's length is copied in bands by default, not mapped
+    monkeypatch.setattr(mast, "MAPPED_MOST_FRAMES", len(frames) - 1)
+    banded = MASTCubeSource(cube_file, scratch_dir=tmp_path)
+    assert not banded.frame_ranges_cheap and MASTCubeSource(cube_file, memmap=True).frame_ranges_cheap
+    requested = []
+    ranges = banded._cat_ranges
+    banded._cat_ranges = lambda starts, lengths, what, *more: requested.append(what) or ranges(starts, lengths, what, *more)
+    banded, banded_bytes = build(banded)
+    assert banded_bytes == rows_bytes and "image rows" not in requested  # rows read in place, not copied first
     # as remote cubes are read: bands of rows of every frame copied to scratch, pooled in tiles
     few = 6 * (32 + 2 * 16) * 2048 * units.TILE_BYTES_PER_VALUE / 2**30  # blocks of 32 rows + rolling halos
     scratch = tmp_path / "scratch"
@@ -141,7 +150,7 @@ def test_a_mast_cube_is_read_once_in_tiles_whose_memory_is_set_not_by_the_sector
     assert {unit[0] for unit in tiled.work_units()} == {"tile"} and {unit[0] for unit in rows.work_units()} == {"rows"}
     assert whole_bytes == tiled_bytes == data_bytes  # each pooled byte once, science columns only
     assert rows_bytes == data_bytes * 2136 / 2048  # whole rows, each band once
-    for other in (tiled, rows, rows_tiled):
+    for other in (tiled, rows, rows_tiled, banded):
         np.testing.assert_array_equal(other.scatter_cube, whole.scatter_cube)
         np.testing.assert_array_equal(other.scatter_err_cube, whole.scatter_err_cube)
         np.testing.assert_array_equal(other.pixel_counts, whole.pixel_counts)
