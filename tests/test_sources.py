@@ -136,13 +136,14 @@ def test_remote_rows_are_copied_in_bands_each_byte_once(written):
 def test_the_scratch_bands_stay_within_capacity_and_failures_are_tried_again(tmp_path, monkeypatch):
     from tess_backml.sources.staging import STAGE_ROWS, RowStage
 
-    fetched, failing = [], {3}
+    fetched, failing, rewritten = [], {3}, []
 
     def download(first, stop, path):
         if first // STAGE_ROWS in failing:
             failing.discard(first // STAGE_ROWS)
             raise OSError("connection reset")
         fetched.append(first)
+        rewritten.append(os.path.exists(path))
         with open(path, "wb") as out:
             out.write(bytes(stop - first))
 
@@ -160,6 +161,7 @@ def test_the_scratch_bands_stay_within_capacity_and_failures_are_tried_again(tmp
         stage.release(first, first + 2 * STAGE_ROWS)
     assert sorted(fetched) == list(range(0, SCIENCE_SIZE, STAGE_ROWS))  # every band once
     assert most <= stage.capacity == 3
+    assert sum(rewritten) >= len(fetched) - 2 * stage.capacity  # evicted bands' files are rewritten, not new
     monkeypatch.setattr(shutil, "disk_usage", lambda path: shutil._ntuple_diskusage(100, 100, 0))
     with pytest.raises(TessBackmlError, match="no room to copy the cube's rows.*TMPDIR"):
         stage.open(0, STAGE_ROWS)

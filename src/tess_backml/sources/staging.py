@@ -8,7 +8,7 @@ arrives), and read from there through memory maps: a build's memory is set by it
 tiles, not by the sector's length, and the disk holds a few bands (:data:`STAGE_ROWS`
 rows of every frame each: the rows a block reads and those of the next block). Bands
 are downloaded ahead of the reads in a background thread (a build goes down the CCD),
-and the least recently used bands are deleted beyond the capacity.
+and the least recently used bands beyond the capacity give their files to the next ones.
 """
 
 from __future__ import annotations
@@ -38,7 +38,8 @@ class RowStage:
     ----------
     download : callable
         ``download(first, stop, path)`` writes science rows [first, stop) of every
-        frame (the cube's bytes as they are) to the file ``path``.
+        frame to the file ``path``, in place: the file may exist already (an evicted
+        band's, whose cached pages are then reused instead of freed and zeroed anew).
     row_bytes : int
         Bytes of one row of every frame.
     directory : str, optional
@@ -61,6 +62,7 @@ class RowStage:
         self._users = {}  # band -> reads in progress
         self._recent = []  # bands, least recently used first
         self._window = 1  # most bands one read has needed
+        self._spare = []  # files of evicted bands, rewritten in place for the next ones
         self._pool = ThreadPoolExecutor(1, thread_name_prefix="tess-backml-stage")
 
     @property
@@ -82,6 +84,10 @@ class RowStage:
     def _fetch(self, band: int) -> str:
         path = self._path(band)
         first = band * STAGE_ROWS
+        with self._lock:
+            spare = self._spare.pop() if self._spare else None
+        if spare is not None:  # its pages are cached already: rewriting them needs no new ones
+            os.replace(spare, path)
         try:
             self._download(first, min(first + STAGE_ROWS, SCIENCE_SIZE), path)
         except BaseException:
@@ -105,7 +111,8 @@ class RowStage:
         # room for every band still to come up to the capacity, so that a build too big
         # for the disk stops at its first band, not when the disk is full
         free = shutil.disk_usage(self.directory).free
-        needed = max(self.capacity - len(self._bands), 1) * self.band_bytes()
+        new = self.capacity - len(self._bands) - len(self._spare)  # spare files are rewritten, not added
+        needed = max(new, 0 if self._spare else 1) * self.band_bytes()
         if free < needed:
             raise TessBackmlError(
                 f"no room to copy the cube's rows: {self.directory} has {free / 2**30:.1f} GB free, and a build "
@@ -170,7 +177,9 @@ class RowStage:
             del self._bands[band]
             self._recent.remove(band)
             if future.exception() is None and os.path.exists(future.result()):
-                os.remove(future.result())
+                spare = os.path.join(self.directory, f"spare-{band}")
+                os.replace(future.result(), spare)
+                self._spare.append(spare)
 
     def close(self):
         """Stop downloading and delete the scratch files."""
