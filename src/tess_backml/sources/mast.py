@@ -377,7 +377,7 @@ class MASTCubeSource(FFISource):
         (:func:`_read_band`), turned row by row, once, so that every later read of some
         frames is a plain copy. A remote cube's rows are first downloaded as the cube
         stores them (pieces of up to :attr:`read_bytes`, requested together) to a file
-        beside it; a local cube's are read in place, each row in one sequential pass."""
+        beside it (the same file for every band); a local cube's are read in place."""
         if self._is_local:
             self.bytes_read += (stop - first) * self._row_bytes
             self._write_frame_major(self._path, self._data_offset + (SCIENCE_ROWS.start + first) * self._row_bytes,
@@ -386,21 +386,17 @@ class MASTCubeSource(FFISource):
         begin = self._data_offset + (SCIENCE_ROWS.start + first) * self._row_bytes
         end = begin + (stop - first) * self._row_bytes
         pieces = list(range(begin, end, self.read_bytes))
-        raw = path + ".raw"
-        fd = os.open(raw, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        raw = os.path.join(os.path.dirname(path), "download.raw")  # one for every band: its pages are reused
+        fd = os.open(raw, os.O_WRONLY | os.O_CREAT, 0o600)
         try:
             at_once = len(pieces) if self._http is not None else self.concurrent_reads
             for group in range(0, len(pieces), at_once):
                 starts = pieces[group : group + at_once]
                 lengths = [min(self.read_bytes, end - start) for start in starts]
                 self._cat_ranges(starts, lengths, "image rows", fd, [start - begin for start in starts])
-            os.close(fd)
-            fd = -1
-            self._write_frame_major(raw, 0, stop - first, path)
         finally:
-            if fd >= 0:
-                os.close(fd)
-            os.remove(raw)
+            os.close(fd)
+        self._write_frame_major(raw, 0, stop - first, path)
 
     def _write_frame_major(self, source_path, offset: int, rows: int, path):
         """``rows`` cube rows stored at ``offset`` of the file ``source_path`` into the

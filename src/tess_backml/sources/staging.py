@@ -1,14 +1,15 @@
-"""A local scratch copy of the rows of a remote cube that a build is working on.
+"""A local scratch copy of the rows of a MAST cube that a build is working on.
 
 A MAST cube keeps each pixel's whole time series together, so a range of frames of a
-band of rows is thousands of small pieces, while the band's every frame is one
-contiguous range. Remote cubes are therefore copied band by band to local scratch
-files (each byte downloaded once; the source turns each band frame-major as it
-arrives), and read from there through memory maps: a build's memory is set by its
-tiles, not by the sector's length, and the disk holds a few bands (:data:`STAGE_ROWS`
-rows of every frame each: the rows a block reads and those of the next block). Bands
-are downloaded ahead of the reads in a background thread (a build goes down the CCD),
-and the least recently used bands beyond the capacity give their files to the next ones.
+band of rows is thousands of small pieces (remote: requests; local: a 4 kB page per
+pixel), while the band's every frame is one contiguous range. Cubes of a sector's
+length are therefore copied band by band to local scratch files (each byte read
+once; the source turns each band frame-major as it arrives), and read from there
+through memory maps: a build's memory is set by its tiles, not by the sector's
+length, and the disk holds a few bands (:data:`STAGE_ROWS` rows of every frame each:
+the rows a block reads and those of the next block). Bands are copied ahead of the
+reads in a background thread (a build goes down the CCD), and the least recently
+used bands beyond the capacity give their files to the next ones.
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ STAGE_ROWS = 8
 
 
 class RowStage:
-    """Bands of :data:`STAGE_ROWS` science rows of a remote cube, copied to scratch files.
+    """Bands of :data:`STAGE_ROWS` science rows of a cube, copied to scratch files.
 
     Parameters
     ----------
