@@ -2,19 +2,22 @@
 
 Frame sources (FFI files, the simulator) are pooled in chunks of 8 frames: the
 peak should not grow with the number of frames beyond the output cube itself.
-A local MAST cube is pooled in tiles of rows x frames whose size memory_gb sets:
-beyond a tile's frames, the peak grows only with the output cube. A remote cube
-(on s3rver, a local S3 server, when it is installed: see ``bench_s3.py``; else the
-local file read as remote ones are) is copied in bands of rows to scratch files and
-pooled in row blocks of tiles of frames: the same bound. Both are measured at two
+A short local MAST cube read through maps is pooled in tiles of rows x frames whose
+size memory_gb sets: beyond a tile's frames, the peak grows only with the output
+cube. A local cube of a sector's length (by default; as sparse files of the real
+layout, ``long_cube.py``, so that 1,219 frames take no disk) and a remote cube (on
+s3rver, a local S3 server, when it is installed: see ``bench_s3.py``; else the local
+file read as remote ones are) are copied in bands of rows to scratch files and
+pooled in row blocks of tiles of frames: the same bound. Each is measured at two
 frame counts above a tile's and extrapolated in a straight line to an 11,000-frame
 (200-s) sector, whose MAST cube (390 GB) is more than this machine should write for
 a benchmark.
 
-    python benchmarks/bench_memory.py [--full] [--s3rver ~/.cache/s3rver] [--frames 96 192]
+    python benchmarks/bench_memory.py [--full] [--s3rver ~/.cache/s3rver] [--frames 96 192] [--long 400 1219]
 
-``--frames`` sets the two frame counts of the MAST cubes (both above a tile's 85
-frames; farther apart, the line's slope is surer).
+``--frames`` sets the two frame counts of the small MAST cubes (both above a tile's
+85 frames; farther apart, the line's slope is surer); ``--long`` those of the sparse
+ones.
 
 ``--full`` also builds the whole simulated sector (1,219 frames, ~6 minutes): the
 full-size figure for frame sources.
@@ -90,6 +93,27 @@ def remote_memory(cubes, counts, folder):
             server.terminate()
 
 
+def long_memory(template, folder, counts=(400, 1219)):
+    """Local cubes of a sector's length (default settings: copied in bands), as sparse
+    files of the real layout (``long_cube.py``)."""
+    from long_cube import write_sparse_cube
+
+    if "--long" in sys.argv:
+        at = sys.argv.index("--long")
+        counts = tuple(sorted(int(value) for value in sys.argv[at + 1 : at + 3]))
+    print(f"local MAST cube of {counts[0]} and {counts[1]} frames (sparse files; default settings: bands of rows "
+          "on scratch, tiles of frames):")
+    peaks = []
+    for n in counts:
+        path = write_sparse_cube(template, str(folder / f"tess-s0004-1-1-{n}-cube.fits"), n)
+        rss = peak_rss_mb(["cube", "--source", path, "--sector", "4", "--camera", "1", "--ccd", "1",
+                           "--out", str(folder / f"long{n}.fits")])
+        os.remove(path)
+        peaks.append(rss)
+        print(f"  {n:4d} frames: peak RSS {rss:6.0f} MB")
+    report_fit(counts, peaks)
+
+
 def main():
     if not Path("/usr/bin/time").exists():
         sys.exit("needs /usr/bin/time (GNU time)")
@@ -120,14 +144,17 @@ def main():
             (folder / f"c{n}").mkdir()
             cubes[n] = make_astrocut_cube(ffis[:n], str(folder / f"c{n}" / "tess-s0004-1-1-cube.fits"), sector=4)
         shutil.rmtree(folder / "ffis")
-        print("row source (local astrocut MAST cube, default settings: tiles of rows x frames):")
+        print("local astrocut MAST cube read through maps (memmap=True: tiles of rows x frames):")
         local = []
         for n in counts:
-            rss = peak_rss_mb(["cube", "--source", cubes[n], "--sector", "4", "--camera", "1", "--ccd", "1",
-                               "--out", str(folder / f"local{n}.fits")])
+            rss = peak_rss_mb_python(
+                "from tess_backml.cube import BackgroundCube; from tess_backml.sources import MASTCubeSource; "
+                f"c = BackgroundCube(4, 1, 1, source=MASTCubeSource({cubes[n]!r}, memmap=True), progress=False); "
+                "c.get_scatter_light_cube()")
             local.append(rss)
             print(f"  {n:4d} frames: peak RSS {rss:6.0f} MB")
         report_fit(counts, local)
+        long_memory(cubes[counts[0]], folder)
         remote_memory(cubes, counts, folder)
     finally:
         shutil.rmtree(folder, ignore_errors=True)
