@@ -104,6 +104,10 @@ def test_bin_errors_of_some_rows_equal_those_of_the_rows_cut_out():
     cut, cut_counts = bin_errors(flux[:, 16:48].copy(), error[:, 16:48].copy(), 16, 0.25)
     np.testing.assert_array_equal(some, cut)
     np.testing.assert_array_equal(some_counts, cut_counts)
+    alone, _ = bin_errors(flux, error[:, 16:48].copy(), 16, 0.25, rows=slice(16, 48))  # those rows' errors only
+    np.testing.assert_array_equal(alone, cut)
+    with pytest.raises(TessBackmlError, match="fit neither"):
+        bin_errors(flux, error[:, :20], 16, rows=slice(16, 48))
     with pytest.raises(TessBackmlError, match="whole bins"):
         bin_errors(flux, error, 16, rows=slice(8, 40))
 

@@ -120,6 +120,12 @@ def test_remote_rows_are_copied_in_bands_each_byte_once(written):
     assert sorted(RecordingFileSystem.reads) == [(offset(row), STAGE_ROWS * row_bytes) for row in (88, 96, 104)]
     expected = local.read_rows(70, 90, frames)
     assert np.array_equal(flux, expected[0]) and np.array_equal(error, expected[1])
+    # a window's core errors alone: the same values, from the same bands
+    flux, core_error = source.read_rows(70, 90, frames, error_rows=(75, 85))
+    assert np.array_equal(flux, expected[0]) and np.array_equal(core_error, expected[1][:, 5:15])
+    assert np.array_equal(local.read_rows(70, 90, frames, error_rows=(75, 85))[1], core_error)
+    with pytest.raises(TessBackmlError, match="error_rows 60:85 must lie within"):
+        source.read_rows(70, 90, frames, error_rows=(60, 85))
 
     # smaller pieces: a band in consecutive ranges of whole rows
     source.read_bytes = 5 * row_bytes

@@ -242,9 +242,10 @@ def _fixed_pass(src, size, out):
 
 
 @numba.njit(parallel=True, nogil=True, cache=True, fastmath={"reassoc", "contract"})
-def _bin_error(flux, error, size, extra_variance, first_row, out, counts):
+def _bin_error(flux, error, size, extra_variance, first_row, error_first_row, out, counts):
     """Error of a bin's median: sqrt(pi/2) * rms(error) / sqrt(N) over its valid pixels, and N,
-    into ``out`` and ``counts``; the bins' rows start at ``first_row``.
+    into ``out`` and ``counts``; the bins' rows start at ``first_row`` of ``flux`` and at
+    ``error_first_row`` of ``error``.
 
     Sums may be reassociated (vectorised); NaN semantics are kept.
     """
@@ -256,9 +257,9 @@ def _bin_error(flux, error, size, extra_variance, first_row, out, counts):
         i = task % out_h
         column_totals = np.zeros(width, np.float32)
         column_counts = np.zeros(width, np.int32)
-        for r in range(first_row + i * size, first_row + (i + 1) * size):
-            flux_row = flux[frame, r]
-            error_row = error[frame, r]
+        for r in range(i * size, (i + 1) * size):
+            flux_row = flux[frame, first_row + r]
+            error_row = error[frame, error_first_row + r]
             for c in range(width):
                 valid = flux_row[c] == flux_row[c]
                 e = error_row[c]
@@ -429,7 +430,8 @@ def bin_errors(frames, errors, img_bin: int, extra_variance: float = 0.0, rows: 
     valid (non-NaN in ``frames``) pixels: the standard error of a median of
     Gaussian data. ``extra_variance`` adds a fractional variance to every pixel
     (e.g. the noise of the subtracted static scene). ``rows`` (a slice of whole
-    bins) bins only those rows, without copying them out of the frames.
+    bins) bins only those rows, without copying them out of the frames; ``errors``
+    may then hold those rows alone.
 
     Returns
     -------
@@ -439,11 +441,15 @@ def bin_errors(frames, errors, img_bin: int, extra_variance: float = 0.0, rows: 
     """
     flux = _as_frames(frames)
     error = _as_frames(errors)
-    if flux.shape != error.shape:
-        raise TessBackmlError(f"frames {flux.shape} and errors {error.shape} differ in shape")
-    img_bin = check_img_bin(img_bin, max(flux.shape[1:]))
     first, stop, _ = (rows or slice(None)).indices(flux.shape[1])
+    if error.shape == flux.shape:
+        error_first = first
+    elif error.shape == (flux.shape[0], stop - first, flux.shape[2]):
+        error_first = 0
+    else:
+        raise TessBackmlError(f"errors {error.shape} fit neither frames {flux.shape} nor their rows {first}:{stop}")
+    img_bin = check_img_bin(img_bin, max(flux.shape[1:]))
     if first % img_bin or (stop - first) % img_bin:
         raise TessBackmlError(f"rows {first}:{stop} are not whole bins of {img_bin}")
     out = np.empty((flux.shape[0], (stop - first) // img_bin, flux.shape[2] // img_bin), np.float32)
-    return _bin_error(flux, error, img_bin, float(extra_variance), first, out, np.empty(out.shape, np.int32))
+    return _bin_error(flux, error, img_bin, float(extra_variance), first, error_first, out, np.empty(out.shape, np.int32))

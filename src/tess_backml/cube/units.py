@@ -228,7 +228,8 @@ def compute_unit(setup: PoolingSetup, unit, reader=None) -> dict:
     step = max(setup.tile_frames, 1)
     parts = []
     for first in range(0, len(setup.frame_indices), step):
-        flux, error = setup.source.read_rows(first_row, last_row, setup.frame_indices[first : first + step])
+        flux, error = setup.source.read_rows(first_row, last_row, setup.frame_indices[first : first + step],
+                                             error_rows=(start, stop))  # only the core's errors are binned
         parts.append(_pooled(setup, flux, error, static[window], stars[window], core))
         del flux, error
     return {"cube": np.concatenate([part["cube"] for part in parts]), "err": np.concatenate([part["err"] for part in parts]),
@@ -237,8 +238,8 @@ def compute_unit(setup: PoolingSetup, unit, reader=None) -> dict:
 
 def _pooled(setup: PoolingSetup, flux, error, static, stars, core: slice) -> dict:
     """Pool a window of rows (``flux`` minus ``static``, stars and straps masked, in
-    place) and keep the bins of its ``core`` rows, with their errors (from ``error``,
-    the window's) and valid-pixel counts."""
+    place) and keep the bins of its ``core`` rows, with their errors (from ``error``:
+    the window's, or its core rows' alone) and valid-pixel counts."""
     b = setup.img_bin
     data = subtract_and_mask(flux, static, stars | setup.strap_mask[None, :])  # frames are read for this alone
     pooled = pool_frames(data, b, rolling=setup.rolling)

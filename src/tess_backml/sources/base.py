@@ -91,7 +91,7 @@ class FFISource(ABC):
         indices = self.check_frames(indices)
         return self._read_frames(indices)
 
-    def read_rows(self, start: int, stop: int, frames=None):
+    def read_rows(self, start: int, stop: int, frames=None, error_rows=None):
         """Read a block of science rows of every frame, or of some frames.
 
         Parameters
@@ -101,14 +101,29 @@ class FFISource(ABC):
         frames : array_like of int, optional
             Frame indices (0-based, into :attr:`time`), in the order wanted;
             default every frame. Only these frames are kept in memory.
+        error_rows : (int, int), optional
+            Science rows ``[first, last)`` within the block whose errors are wanted
+            (default all): a pooled window needs the errors of its core rows only.
 
         Returns
         -------
-        flux, error : ndarray (nframes or len(frames), stop - start, 2048) float32
+        flux : ndarray (nframes or len(frames), stop - start, 2048) float32
+        error : ndarray (nframes or len(frames), last - first, 2048) float32
         """
         start, stop = self.check_rows(start, stop)
         frames = np.arange(self.nframes) if frames is None else self.check_frames(frames)
-        return self._read_rows(start, stop, frames)
+        if error_rows is None:
+            return self._read_rows(start, stop, frames)
+        first, last = (int(row) for row in error_rows)
+        if not start <= first < last <= stop:
+            raise TessBackmlError(f"error_rows {first}:{last} must lie within the rows read, {start}:{stop}")
+        return self._read_rows_and_errors(start, stop, frames, first, last)
+
+    def _read_rows_and_errors(self, start, stop, frames, first, last):
+        """Rows [start, stop) of ``frames`` and the errors of rows [first, last) alone;
+        sources that can skip the other errors' bytes do."""
+        flux, error = self._read_rows(start, stop, frames)
+        return flux, error[:, first - start : last - start]
 
     def read_pixels(self, rows, columns, frames=None):
         """Read the time series of individual pixels.

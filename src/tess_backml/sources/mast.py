@@ -351,16 +351,23 @@ class MASTCubeSource(FFISource):
     def _read_rows(self, start, stop, frames):
         if self.frame_ranges_cheap:
             return self._read_mapped(start, stop, frames)
+        return self._read_rows_and_errors(start, stop, frames, start, stop)
+
+    def _read_rows_and_errors(self, start, stop, frames, first, last):
+        if self.frame_ranges_cheap:
+            return super()._read_rows_and_errors(start, stop, frames, first, last)
         stage = self._staging()
         files = stage.open(start, stop)
         try:
             wanted = np.unique(frames)
             flux = np.empty((wanted.size, stop - start, SCIENCE_SIZE), np.float32)
-            error = np.empty_like(flux)
-            for first, last, path in files:
-                a, b = max(first, start), min(last, stop)
-                _read_band(path, first, last - first, self._nframes, a, b, wanted,
-                           flux[:, a - start : b - start], error[:, a - start : b - start])
+            error = np.empty((wanted.size, last - first, SCIENCE_SIZE), np.float32)
+            for band_first, band_stop, path in files:
+                a, b = max(band_first, start), min(band_stop, stop)
+                e0, e1 = max(a, first), min(b, last)  # the errors wanted of these rows
+                _read_band(path, band_first, band_stop - band_first, self._nframes, wanted,
+                           (a, b, flux[:, a - start : b - start]),
+                           (e0, max(e0, e1), error[:, max(e0 - first, 0) : max(e1 - first, 0)]))
             return _in_order(wanted, frames, flux, error)
         finally:
             stage.release(start, stop)
@@ -520,17 +527,18 @@ def _in_order(wanted, frames, flux, error):
     return flux[order], error[order]
 
 
-def _read_band(path, band_first: int, band_rows: int, nframes: int, first: int, last: int, wanted, flux, error):
-    """Rows [first, last) of the frames ``wanted`` from a scratch band file into ``flux``
-    and ``error`` (len(wanted), last - first, 2048). The file holds the band's flux, then
-    its error, each as (rows, nframes, 2048) native float32: a row of a run of frames is
-    one contiguous piece."""
+def _read_band(path, band_first: int, band_rows: int, nframes: int, wanted, flux_rows, error_rows):
+    """Rows of the frames ``wanted`` from a scratch band file: ``flux_rows`` and
+    ``error_rows`` are (first, last, out): rows [first, last) into ``out``
+    (len(wanted), last - first, 2048). The file holds the band's flux, then its error,
+    each as (rows, nframes, 2048) native float32: a row of a run of frames is one
+    contiguous piece."""
     band = np.memmap(path, dtype=np.float32, mode="r", shape=(2, band_rows, nframes, SCIENCE_SIZE))
     run = wanted.size and wanted[-1] - wanted[0] + 1 == wanted.size
     frames = slice(int(wanted[0]), int(wanted[-1]) + 1) if run else wanted
-    for k, row in enumerate(range(first - band_first, last - band_first)):
-        flux[:, k] = band[0, row, frames]
-        error[:, k] = band[1, row, frames]
+    for plane, (first, last, out) in enumerate((flux_rows, error_rows)):
+        for k, row in enumerate(range(first - band_first, last - band_first)):
+            out[:, k] = band[plane, row, frames]
     del band  # unmapped: its pages no longer count as this process's memory
 
 
