@@ -5,7 +5,9 @@ range request by reading that range) on localhost, uploads astrocut cubes of
 simulated frames to ``s3://stpubdata/...`` as MAST keeps them, and builds each cube
 exactly as ``source="mast"`` does (anonymous plain-HTTP range requests), with the
 endpoint pointed at the local server; the same frames are built from their SPOC FFI
-files and from the local cube file. Each way runs at two frame counts; a straight
+files and from the local cube file (copied in bands, as a local cube of a sector's
+length is by default: read through maps, a short one's rate does not extrapolate to
+a sector, see ``bench_long_cube.py``). Each way runs at two frame counts; a straight
 line through the times (a fixed part: the sparse samples, kernels' start; and a part
 per frame) gives the rate of a whole sector at each FFI cadence. Prints frames/s,
 ratios to the FFI files, bytes requested over the frames' data, and the CPU seconds
@@ -112,7 +114,7 @@ def main():
                 if n == counts[0]:
                     build(folder)  # compile the kernels once
                 files_seconds, files_cpu, files = timed_build(folder)
-                local_source = MASTCubeSource(cube_path)
+                local_source = MASTCubeSource(cube_path, memmap=False)  # in bands, as a sector's length is
                 local_seconds, _, local = timed_build(local_source)
                 key = KEY.replace("cube.fits", f"{n}-cube.fits")
                 client.upload_file(cube_path, "stpubdata", key)

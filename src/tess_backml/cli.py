@@ -355,7 +355,7 @@ BUILD = [
     option("--block-rows", type=int, default=None,
            help="rows read at once from a MAST cube (default 2 x image bin); memory grows with it"),
     option("--memory-gb", type=float, default=None,
-           help="memory for one work unit of a local MAST cube (default 0.25): frames are pooled in tiles of this size"),
+           help="memory for one work unit of a MAST cube (default 0.25): frames are pooled in tiles of this size"),
 ]
 POOLING = [
     option("--image-bin", type=int, default=16, help="pixel bin size, a power of two (default 16)"),

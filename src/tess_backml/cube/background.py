@@ -93,14 +93,16 @@ class BackgroundCube:
         Frames with these quality flags are dropped (default CoarsePoint).
     block_rows : int, optional
         Rows per block when a source is read in row blocks (MAST cubes; default 8
-        x img_bin for local cubes, 2 x img_bin for remote ones).
+        x img_bin for short local cubes read through maps, 2 x img_bin for those
+        copied in bands: remote ones and any of a sector's length).
     memory_gb : float
         Memory for the pixels of one work unit of a MAST cube (a tile of
         ``block_rows`` rows plus their halo x as many frames as fit; default
         ``DEFAULT_MEMORY_GB``): the build's memory does not grow with the sector's
-        length beyond the output cube (131 kB per frame at img_bin 16). Remote MAST
-        cubes are copied in bands of rows to scratch files and pooled in row blocks
-        of such tiles: the same bound (see :class:`~tess_backml.sources.MASTCubeSource`).
+        length beyond the output cube (131 kB per frame at img_bin 16). MAST cubes
+        of a sector's length and remote ones are copied in bands of rows to scratch
+        files and pooled in row blocks of such tiles: the same bound (see
+        :class:`~tess_backml.sources.MASTCubeSource`).
     progress : bool
         Show progress bars.
     **source_options

@@ -1,11 +1,12 @@
 """Pooling units: the independent parts of a cube build.
 
 A unit is a chunk of frames (frame-read sources: FFI files, the simulator), a tile
-of rows x frames (row-read sources whose frame ranges are cheap: local MAST cubes;
-the static scene and the star mask are made before, so a tile's memory is set by
-its size, not by the sector's length), or a block of rows of every frame (remote
-MAST cubes: the source copies the block's rows to local scratch, and the block is
-pooled in tiles of frames, so its memory too is set by the tiles). :func:`compute_unit` pools one unit
+of rows x frames (row-read sources whose frame ranges are cheap: short local MAST
+cubes read through maps; the static scene and the star mask are made before, so a
+tile's memory is set by its size, not by the sector's length), or a block of rows of
+every frame (remote MAST cubes and any of a sector's length: the source copies the
+block's rows to local scratch, and the block is pooled in tiles of frames, so its
+memory too is set by the tiles). :func:`compute_unit` pools one unit
 (pure: the same unit gives the same arrays), which makes units the tasks of a Dask
 build and the pieces a checkpoint keeps; :func:`apply_unit` puts a result in the
 cube. Both orders give the same cube: the star mask uses global thresholds and a
@@ -212,9 +213,8 @@ def compute_unit(setup: PoolingSetup, unit, reader=None) -> dict:
         return _pooled(setup, flux, error, setup.static, setup.star_mask, slice(0, SCIENCE_SIZE))
     lo, hi = request[1], request[2]
     stop = min(start + setup.block_rows, SCIENCE_SIZE)
-    core = slice(start - lo, stop - lo)  # the unit's own rows within the halo
-    if kind == "tile":
-        return _pooled(setup, flux, error, setup.static[lo:hi], setup.star_mask[lo:hi], core)
+    if kind == "tile":  # the tile's own rows within its halo
+        return _pooled(setup, flux, error, setup.static[lo:hi], setup.star_mask[lo:hi], slice(start - lo, stop - lo))
     # a block of rows of every frame: the static scene and star mask from the dark frames
     # read above, then the pooled rows (block and pooling halo) in tiles of frames (the
     # source keeps the block's rows at hand: a remote cube's on local scratch)
