@@ -124,8 +124,9 @@ def to_frame_major(block: np.ndarray, frames=None, out=None, frame_tile: int = 3
 
 #: Local cubes of up to this many frames are read through memory maps by default (a
 #: pixel's series is then at most half a page); longer ones, every real sector, are
-#: copied in bands. Measured on cubes of the same layout: maps 1.3x faster at 160
-#: frames, bands 1.65x faster at 400 and 7.5x at 1,219 (``benchmarks/bench_long_cube.py``).
+#: copied in bands. Measured on sparse cubes of the real layout: as fast either way at
+#: 160 frames (bands 0.99-1.27x maps), bands 1.4-2.3x faster at 400 frames and 11x at
+#: 1,219 (``benchmarks/bench_long_cube.py``).
 MAPPED_MOST_FRAMES = 256
 
 
@@ -156,7 +157,7 @@ class MASTCubeSource(FFISource):
         go in tiles of rows x frames. The kernel maps whole 4 kB pages, and a pixel's
         series spans many (9.75 kB at 1,219 frames, 88 kB at 11,000), so each tile
         of a few dozen frames maps a page per pixel for a few hundred bytes: a
-        1,219-frame cube builds 7x slower that way than copied in bands. Default: maps
+        1,219-frame cube builds 11x slower that way than copied in bands. Default: maps
         for cubes of up to :data:`MAPPED_MOST_FRAMES` frames. Otherwise, and for
         remote files, the cube is copied in bands of whole rows (every frame, read
         once, in order) to local scratch files, turned frame-major on the way
