@@ -336,13 +336,15 @@ class MASTCubeSource(FFISource):
                 raise FileFormatError(f"{self.url}: short read of {what} (truncated cube?): {chunk!r:.80}")
         return chunks
 
-    def _map_rows(self, first: int, stop: int) -> np.ndarray:
+    def _map_rows(self, first: int, stop: int, path=None, offset=None) -> np.ndarray:
         """Image rows [first, stop) as a (rows, 2136, nframes, 2) big-endian memory map
-        (local files). Pages read through a map count as the process's memory until it
-        is closed, and the kernel maps the pages around each one read: so a read maps a
-        few rows at a time (:attr:`read_bytes` of them) and closes them."""
+        (of the local cube, or of ``path``, a copy of its rows from ``offset``). Pages
+        read through a map count as the process's memory until it is closed, and the
+        kernel maps the pages around each one read: so a read maps a few rows at a time
+        (:attr:`read_bytes` of them) and closes them."""
+        path, offset = (self._path, self._data_offset) if path is None else (path, offset)
         try:
-            return np.memmap(self._path, dtype=">f4", mode="r", offset=self._data_offset + first * self._row_bytes,
+            return np.memmap(path, dtype=">f4", mode="r", offset=offset + first * self._row_bytes,
                              shape=(stop - first, FFI_SHAPE[1], self._nframes, 2))
         except FileNotFoundError:
             raise TessBackmlError(f"{self.url} disappeared while it was being read") from None
@@ -418,13 +420,7 @@ class MASTCubeSource(FFISource):
         finally:
             os.close(band)
         for row in range(rows):
-            try:
-                block = np.memmap(source_path, dtype=">f4", mode="r", offset=offset + row * self._row_bytes,
-                                  shape=(1, FFI_SHAPE[1], self._nframes, 2))
-            except FileNotFoundError:
-                raise TessBackmlError(f"{self.url} disappeared while it was being read") from None
-            except (OSError, ValueError) as exc:
-                raise FileFormatError(f"{self.url}: cannot map the image ({exc}; truncated?)") from None
+            block = self._map_rows(row, row + 1, source_path, offset)
             flux, error = (np.memmap(path, dtype=np.float32, mode="r+", offset=(k * rows + row) * plane,
                                      shape=(self._nframes, 1, SCIENCE_SIZE)) for k in (0, 1))
             to_frame_major(block[:, SCIENCE_COLUMNS], out=(flux, error))
