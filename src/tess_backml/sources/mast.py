@@ -359,21 +359,7 @@ class MASTCubeSource(FFISource):
     def _read_rows_and_errors(self, start, stop, frames, first, last):
         if self.frame_ranges_cheap:
             return super()._read_rows_and_errors(start, stop, frames, first, last)
-        stage = self._staging()
-        files = stage.open(start, stop)
-        try:
-            wanted = np.unique(frames)
-            flux = np.empty((wanted.size, stop - start, SCIENCE_SIZE), np.float32)
-            error = np.empty((wanted.size, last - first, SCIENCE_SIZE), np.float32)
-            for band_first, band_stop, path in files:
-                a, b = max(band_first, start), min(band_stop, stop)
-                e0, e1 = max(a, first), min(b, last)  # the errors wanted of these rows
-                _read_band(path, band_first, band_stop - band_first, self._nframes, wanted,
-                           (a, b, flux[:, a - start : b - start]),
-                           (e0, max(e0, e1), error[:, max(e0 - first, 0) : max(e1 - first, 0)]))
-            return _in_order(wanted, frames, flux, error)
-        finally:
-            stage.release(start, stop)
+        return _read_staged(self._staging(), self._nframes, start, stop, frames, first, last)
 
     def _staging(self):
         from .staging import RowStage
@@ -390,8 +376,8 @@ class MASTCubeSource(FFISource):
         beside it (the same file for every band); a local cube's are read in place."""
         if self._is_local:
             self.bytes_read += (stop - first) * self._row_bytes
-            self._write_frame_major(self._path, self._data_offset + (SCIENCE_ROWS.start + first) * self._row_bytes,
-                                    stop - first, path)
+            offset = self._data_offset + (SCIENCE_ROWS.start + first) * self._row_bytes
+            _write_band(lambda row: self._map_rows(row, row + 1, self._path, offset), stop - first, self._nframes, path)
             return
         begin = self._data_offset + (SCIENCE_ROWS.start + first) * self._row_bytes
         end = begin + (stop - first) * self._row_bytes
@@ -406,25 +392,7 @@ class MASTCubeSource(FFISource):
                 self._cat_ranges(starts, lengths, "image rows", fd, [start - begin for start in starts])
         finally:
             os.close(fd)
-        self._write_frame_major(raw, 0, stop - first, path)
-
-    def _write_frame_major(self, source_path, offset: int, rows: int, path):
-        """``rows`` cube rows stored at ``offset`` of the file ``source_path`` into the
-        band file ``path``, frame-major (:func:`_read_band`), one row at a time, mapped
-        on both sides: the transposition reads the page cache and writes the band's
-        pages in place, with no buffer between."""
-        plane = self._nframes * SCIENCE_SIZE * _BYTES_PER_VALUE  # one row of every frame
-        band = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)  # an evicted band's file is rewritten in place
-        try:
-            os.ftruncate(band, 2 * rows * plane)
-        finally:
-            os.close(band)
-        for row in range(rows):
-            block = self._map_rows(row, row + 1, source_path, offset)
-            flux, error = (np.memmap(path, dtype=np.float32, mode="r+", offset=(k * rows + row) * plane,
-                                     shape=(self._nframes, 1, SCIENCE_SIZE)) for k in (0, 1))
-            to_frame_major(block[:, SCIENCE_COLUMNS], out=(flux, error))
-            del block, flux, error  # unmapped: their pages no longer count as this process's memory
+        _write_band(lambda row: self._map_rows(row, row + 1, raw, 0), stop - first, self._nframes, path)
 
     def _read_mapped(self, start, stop, frames):
         """Science rows [start, stop) of ``frames`` through memory maps: per pixel, only
@@ -522,6 +490,44 @@ def _in_order(wanted, frames, flux, error):
         return flux, error
     order = np.searchsorted(wanted, frames)
     return flux[order], error[order]
+
+
+def _read_staged(stage, nframes: int, start: int, stop: int, frames, first: int, last: int):
+    """Rows [start, stop) of ``frames`` and the errors of rows [first, last), from the
+    scratch bands of ``stage`` (a :class:`~tess_backml.sources.staging.RowStage`)."""
+    files = stage.open(start, stop)
+    try:
+        wanted = np.unique(frames)
+        flux = np.empty((wanted.size, stop - start, SCIENCE_SIZE), np.float32)
+        error = np.empty((wanted.size, last - first, SCIENCE_SIZE), np.float32)
+        for band_first, band_stop, path in files:
+            a, b = max(band_first, start), min(band_stop, stop)
+            e0, e1 = max(a, first), min(b, last)  # the errors wanted of these rows
+            _read_band(path, band_first, band_stop - band_first, nframes, wanted,
+                       (a, b, flux[:, a - start : b - start]),
+                       (e0, max(e0, e1), error[:, max(e0 - first, 0) : max(e1 - first, 0)]))
+        return _in_order(wanted, frames, flux, error)
+    finally:
+        stage.release(start, stop)
+
+
+def _write_band(map_row, rows: int, nframes: int, path):
+    """``rows`` cube rows (``map_row(k)``: row k as a (1, 2136, nframes, 2) map) into the
+    band file ``path``, frame-major (:func:`_read_band`), one row at a time, mapped on
+    both sides: the transposition reads the page cache and writes the band's pages in
+    place, with no buffer between."""
+    plane = nframes * SCIENCE_SIZE * _BYTES_PER_VALUE  # one row of every frame
+    band = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)  # an evicted band's file is rewritten in place
+    try:
+        os.ftruncate(band, 2 * rows * plane)
+    finally:
+        os.close(band)
+    for row in range(rows):
+        block = map_row(row)
+        flux, error = (np.memmap(path, dtype=np.float32, mode="r+", offset=(k * rows + row) * plane,
+                                 shape=(nframes, 1, SCIENCE_SIZE)) for k in (0, 1))
+        to_frame_major(block[:, SCIENCE_COLUMNS], out=(flux, error))
+        del block, flux, error  # unmapped: their pages no longer count as this process's memory
 
 
 def _read_band(path, band_first: int, band_rows: int, nframes: int, wanted, flux_rows, error_rows):
