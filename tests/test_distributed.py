@@ -144,3 +144,33 @@ def test_a_local_mast_cube_on_a_cluster_is_built_in_tiles_equal_to_the_single_pr
     cube = BackgroundCube(4, 1, 1, source=cube_file, progress=False, memory_gb=memory)
     cube.prepare()
     assert cube.pooling.tile_frames == 4 and {unit[0] for unit in cube.work_units()} == {"tile"}
+
+
+@pytest.mark.slow
+def test_a_mast_cube_in_bands_on_a_cluster_equals_the_single_process_build(tmp_path, monkeypatch):
+    """A cube copied in bands (remote ones, and local ones of a sector's length) runs as
+    row blocks on the workers, each copying its bands to its own scratch: the same cube
+    bit for bit, and no scratch bands left behind once the cluster is closed."""
+    distributed = pytest.importorskip("distributed")
+    from tess_backml.sources import MASTCubeSource, SimulatedSector
+    from tess_backml.sources.mast import make_astrocut_cube
+
+    cube_file = str(tmp_path / "tess-s0004-1-1-cube.fits")
+    make_astrocut_cube(SimulatedSector().write_ffis(tmp_path / "ffis", range(100, 112), progress=False), cube_file,
+                       sector=4)
+    scratch = tmp_path / "scratch"
+    scratch.mkdir()
+    monkeypatch.setenv("TMPDIR", str(scratch))  # the workers' scratch bands
+    seen = []
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cluster, \
+            distributed.Client(cluster) as client:
+        on_cluster = BackgroundCube(4, 1, 1, source=MASTCubeSource(cube_file, memmap=False), progress=False)
+        on_cluster.get_scatter_light_cube(client=client)
+        seen = [path for path in scratch.rglob("*") if path.is_file()]
+    alone = BackgroundCube(4, 1, 1, source=MASTCubeSource(cube_file, memmap=False), progress=False)
+    alone.get_scatter_light_cube()
+    assert {unit[0] for unit in alone.work_units()} == {"rows"}
+    assert seen  # the workers' bands were there during the build ...
+    assert not [path for path in scratch.rglob("*") if path.is_file()]  # ... and went with the workers
+    np.testing.assert_array_equal(on_cluster.scatter_cube, alone.scatter_cube)
+    np.testing.assert_array_equal(on_cluster.scatter_err_cube, alone.scatter_err_cube)
