@@ -354,7 +354,7 @@ class MASTCubeSource(FFISource):
     def _read_rows(self, start, stop, frames):
         if self.frame_ranges_cheap:
             return self._read_mapped(start, stop, frames)
-        return self._read_rows_and_errors(start, stop, frames, start, stop)
+        return _read_staged(self._staging(), self._nframes, start, stop, frames, start, stop)
 
     def _read_rows_and_errors(self, start, stop, frames, first, last):
         if self.frame_ranges_cheap:
@@ -502,10 +502,10 @@ def _read_staged(stage, nframes: int, start: int, stop: int, frames, first: int,
         error = np.empty((wanted.size, last - first, SCIENCE_SIZE), np.float32)
         for band_first, band_stop, path in files:
             a, b = max(band_first, start), min(band_stop, stop)
-            e0, e1 = max(a, first), min(b, last)  # the errors wanted of these rows
+            e0 = max(a, first)
+            e1 = max(e0, min(b, last))  # the errors wanted of these rows (maybe none)
             _read_band(path, band_first, band_stop - band_first, nframes, wanted,
-                       (a, b, flux[:, a - start : b - start]),
-                       (e0, max(e0, e1), error[:, max(e0 - first, 0) : max(e1 - first, 0)]))
+                       (a, b, flux[:, a - start : b - start]), (e0, e1, error[:, e0 - first : e1 - first]))
         return _in_order(wanted, frames, flux, error)
     finally:
         stage.release(start, stop)
