@@ -126,6 +126,20 @@ def test_remote_rows_are_copied_in_bands_each_byte_once(written):
     assert np.array_equal(local.read_rows(70, 90, frames, error_rows=(75, 85))[1], core_error)
     with pytest.raises(TessBackmlError, match="error_rows 60:85 must lie within"):
         source.read_rows(70, 90, frames, error_rows=(60, 85))
+    # into given arrays: in place from the bands (frames in order, or any order), copied by maps
+    for order in ([0, 1, 2], frames):
+        want = local.read_rows(70, 90, order, error_rows=(75, 85))
+        for reader in (source, local):
+            out = (np.full((3, 20, 2048), -1, np.float32), np.full((3, 10, 2048), -1, np.float32))
+            got = reader.read_rows(70, 90, order, error_rows=(75, 85), out=out)
+            assert got[0] is out[0] and got[1] is out[1]
+            assert np.array_equal(out[0], want[0]) and np.array_equal(out[1], want[1])
+    for bad, message in [((np.empty((3, 20, 2048), np.float32),), "pair"),
+                         ((np.empty((3, 20, 2048), np.float32), np.empty((3, 20, 2048), np.float32)), r"shape \(3, 10, 2048\)"),
+                         ((np.empty((3, 20, 2048)), np.empty((3, 10, 2048), np.float32)), "float32"),
+                         ((np.empty((3, 20, 4096), np.float32)[..., ::2], np.empty((3, 10, 2048), np.float32)), "C-contiguous")]:
+        with pytest.raises(TessBackmlError, match=message):
+            source.read_rows(70, 90, frames, error_rows=(75, 85), out=bad)
 
     # smaller pieces: a band in consecutive ranges of whole rows
     source.read_bytes = 5 * row_bytes
@@ -261,6 +275,22 @@ def test_truncated_cube_is_refused(written, tmp_path):
         dst.write(src.read(os.path.getsize(cube_path) // 2))
     with pytest.raises(FileFormatError, match="truncated|not a usable"):
         MASTCubeSource(truncated)
+
+
+def test_a_local_cube_cut_short_or_gone_while_copied_in_bands(written, tmp_path):
+    """Bands of a local cube are read with plain reads: a cube cut short after it was
+    opened, or removed, gives a one-line error, not zeros or a traceback."""
+    _, _, cube_path = written
+    copy = tmp_path / "tess-s0004-1-1-cube.fits"
+    shutil.copyfile(cube_path, copy)
+    source = MASTCubeSource(copy, memmap=False, scratch_dir=tmp_path)
+    assert np.array_equal(source.read_rows(0, 8)[0], MASTCubeSource(cube_path).read_rows(0, 8)[0])
+    os.truncate(copy, os.path.getsize(copy) // 2)
+    with pytest.raises(FileFormatError, match="ends before its row"):
+        source.read_rows(2000, 2008)
+    os.remove(copy)
+    with pytest.raises(TessBackmlError, match="disappeared while it was being read"):
+        source.read_rows(1000, 1008)
 
 
 def test_files_that_are_not_ffis_are_refused(tmp_path):

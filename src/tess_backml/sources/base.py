@@ -91,7 +91,7 @@ class FFISource(ABC):
         indices = self.check_frames(indices)
         return self._read_frames(indices)
 
-    def read_rows(self, start: int, stop: int, frames=None, error_rows=None):
+    def read_rows(self, start: int, stop: int, frames=None, error_rows=None, out=None):
         """Read a block of science rows of every frame, or of some frames.
 
         Parameters
@@ -104,6 +104,10 @@ class FFISource(ABC):
         error_rows : (int, int), optional
             Science rows ``[first, last)`` within the block whose errors are wanted
             (default all): a pooled window needs the errors of its core rows only.
+        out : (ndarray, ndarray), optional
+            C-contiguous float32 arrays of the returned shapes to read into. Reading
+            tile after tile into the same arrays spares the kernel zeroing fresh
+            memory for each; sources that cannot read in place copy into them.
 
         Returns
         -------
@@ -112,18 +116,25 @@ class FFISource(ABC):
         """
         start, stop = self.check_rows(start, stop)
         frames = np.arange(self.nframes) if frames is None else self.check_frames(frames)
-        if error_rows is None:
-            return self._read_rows(start, stop, frames)
-        first, last = (int(row) for row in error_rows)
+        first, last = (start, stop) if error_rows is None else (int(row) for row in error_rows)
         if not start <= first < last <= stop:
             raise TessBackmlError(f"error_rows {first}:{last} must lie within the rows read, {start}:{stop}")
-        return self._read_rows_and_errors(start, stop, frames, first, last)
+        if out is not None:
+            _check_out(out, ((len(frames), stop - start, SCIENCE_SIZE), (len(frames), last - first, SCIENCE_SIZE)))
+        elif (first, last) == (start, stop):
+            return self._read_rows(start, stop, frames)
+        return self._read_rows_and_errors(start, stop, frames, first, last, out)
 
-    def _read_rows_and_errors(self, start, stop, frames, first, last):
-        """Rows [start, stop) of ``frames`` and the errors of rows [first, last) alone;
-        sources that can skip the other errors' bytes do."""
+    def _read_rows_and_errors(self, start, stop, frames, first, last, out=None):
+        """Rows [start, stop) of ``frames`` and the errors of rows [first, last) alone,
+        into ``out`` if given; sources that can skip the other errors' bytes, or read
+        in place, do."""
         flux, error = self._read_rows(start, stop, frames)
-        return flux, error[:, first - start : last - start]
+        error = error[:, first - start : last - start]
+        if out is None:
+            return flux, error
+        out[0][...], out[1][...] = flux, error
+        return out
 
     def read_pixels(self, rows, columns, frames=None):
         """Read the time series of individual pixels.
@@ -210,3 +221,13 @@ def cadence_numbers(ffi_index, time, sector: int) -> np.ndarray:
     step = ffi_cadence_seconds(sector) / 86400.0
     time = np.asarray(time, dtype=float)
     return np.round((time - time[0]) / step).astype(np.int64)
+
+
+def _check_out(out, shapes):
+    """One-line errors for ``out`` arrays a read cannot fill in place."""
+    if len(out) != 2:
+        raise TessBackmlError("out must be a (flux, error) pair of arrays")
+    for name, array, shape in zip(("flux", "error"), out, shapes):
+        if not isinstance(array, np.ndarray) or array.dtype != np.float32 or not array.flags.c_contiguous or array.shape != shape:
+            got = f"{array.dtype} {array.shape}" if isinstance(array, np.ndarray) else type(array).__name__
+            raise TessBackmlError(f"out {name} must be a C-contiguous float32 array of shape {shape}, got {got}")

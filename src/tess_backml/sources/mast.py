@@ -356,10 +356,10 @@ class MASTCubeSource(FFISource):
             return self._read_mapped(start, stop, frames)
         return _read_staged(self._staging(), self._nframes, start, stop, frames, start, stop)
 
-    def _read_rows_and_errors(self, start, stop, frames, first, last):
+    def _read_rows_and_errors(self, start, stop, frames, first, last, out=None):
         if self.frame_ranges_cheap:
-            return super()._read_rows_and_errors(start, stop, frames, first, last)
-        return _read_staged(self._staging(), self._nframes, start, stop, frames, first, last)
+            return super()._read_rows_and_errors(start, stop, frames, first, last, out)
+        return _read_staged(self._staging(), self._nframes, start, stop, frames, first, last, out)
 
     def _staging(self):
         from .staging import RowStage
@@ -374,10 +374,13 @@ class MASTCubeSource(FFISource):
         frames is a plain copy. A remote cube's rows are first downloaded as the cube
         stores them (pieces of up to :attr:`read_bytes`, requested together) to a file
         beside it (the same file for every band); a local cube's are read in place."""
-        if self._is_local:
-            self.bytes_read += (stop - first) * self._row_bytes
+        if self._is_local:  # only the science columns are read
+            self.bytes_read += (stop - first) * SCIENCE_SIZE * self._nframes * 2 * _BYTES_PER_VALUE
             offset = self._data_offset + (SCIENCE_ROWS.start + first) * self._row_bytes
-            _write_band(lambda row: self._map_rows(row, row + 1, self._path, offset), stop - first, self._nframes, path)
+            try:
+                _write_band(self._path, offset, stop - first, self._nframes, path)
+            except FileNotFoundError:
+                raise TessBackmlError(f"{self.url} disappeared while it was being read") from None
             return
         begin = self._data_offset + (SCIENCE_ROWS.start + first) * self._row_bytes
         end = begin + (stop - first) * self._row_bytes
@@ -392,7 +395,7 @@ class MASTCubeSource(FFISource):
                 self._cat_ranges(starts, lengths, "image rows", fd, [start - begin for start in starts])
         finally:
             os.close(fd)
-        _write_band(lambda row: self._map_rows(row, row + 1, raw, 0), stop - first, self._nframes, path)
+        _write_band(raw, 0, stop - first, self._nframes, path)
 
     def _read_mapped(self, start, stop, frames):
         """Science rows [start, stop) of ``frames`` through memory maps: per pixel, only
@@ -492,42 +495,65 @@ def _in_order(wanted, frames, flux, error):
     return flux[order], error[order]
 
 
-def _read_staged(stage, nframes: int, start: int, stop: int, frames, first: int, last: int):
+def _read_staged(stage, nframes: int, start: int, stop: int, frames, first: int, last: int, out=None):
     """Rows [start, stop) of ``frames`` and the errors of rows [first, last), from the
-    scratch bands of ``stage`` (a :class:`~tess_backml.sources.staging.RowStage`)."""
+    scratch bands of ``stage`` (a :class:`~tess_backml.sources.staging.RowStage`),
+    into ``out`` if given."""
     files = stage.open(start, stop)
     try:
         wanted = np.unique(frames)
-        flux = np.empty((wanted.size, stop - start, SCIENCE_SIZE), np.float32)
-        error = np.empty((wanted.size, last - first, SCIENCE_SIZE), np.float32)
+        in_place = out is not None and wanted.size == len(frames) and np.array_equal(wanted, frames)
+        if in_place:
+            flux, error = out
+        else:
+            flux = np.empty((wanted.size, stop - start, SCIENCE_SIZE), np.float32)
+            error = np.empty((wanted.size, last - first, SCIENCE_SIZE), np.float32)
         for band_first, band_stop, path in files:
             a, b = max(band_first, start), min(band_stop, stop)
             e0 = max(a, first)
             e1 = max(e0, min(b, last))  # the errors wanted of these rows (maybe none)
             _read_band(path, band_first, band_stop - band_first, nframes, wanted,
                        (a, b, flux[:, a - start : b - start]), (e0, e1, error[:, e0 - first : e1 - first]))
-        return _in_order(wanted, frames, flux, error)
+        if in_place or out is None:
+            return _in_order(wanted, frames, flux, error)
+        out[0][...], out[1][...] = _in_order(wanted, frames, flux, error)
+        return out
     finally:
         stage.release(start, stop)
 
 
-def _write_band(map_row, rows: int, nframes: int, path):
-    """``rows`` cube rows (``map_row(k)``: row k as a (1, 2136, nframes, 2) map) into the
-    band file ``path``, frame-major (:func:`_read_band`), one row at a time, mapped on
-    both sides: the transposition reads the page cache and writes the band's pages in
-    place, with no buffer between."""
-    plane = nframes * SCIENCE_SIZE * _BYTES_PER_VALUE  # one row of every frame
-    band = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)  # an evicted band's file is rewritten in place
+def _write_band(source, offset: int, rows: int, nframes: int, path):
+    """``rows`` cube rows from the file ``source`` (the first at byte ``offset``) into
+    the band file ``path``, frame-major (:func:`_read_band`), one row at a time: the
+    row's science pixels are read into one buffer, turned into two more (flux and
+    error), and written: at 1,219 frames a row takes 8-9 ms so, 11-12 through maps
+    of both files, which the kernel fills page by page.
+
+    Raises :class:`FileFormatError` if ``source`` ends before its rows do, and
+    :class:`FileNotFoundError` if it is gone."""
+    row_bytes = FFI_SHAPE[1] * nframes * 2 * _BYTES_PER_VALUE
+    science = offset + SCIENCE_COLUMNS.start * nframes * 2 * _BYTES_PER_VALUE
+    block = np.empty((1, SCIENCE_SIZE, nframes, 2), ">f4")
+    flux, error = (np.empty((nframes, 1, SCIENCE_SIZE), np.float32) for _ in range(2))
+    plane = flux.nbytes  # one row of every frame
+    reader = os.open(source, os.O_RDONLY)
     try:
-        os.ftruncate(band, 2 * rows * plane)
+        band = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)  # an evicted band's file is rewritten in place
+        try:
+            os.ftruncate(band, 2 * rows * plane)
+            for row in range(rows):
+                if os.preadv(reader, [block], science + row * row_bytes) != block.nbytes:
+                    raise FileFormatError(f"{source}: the cube ends before its row {row} of this band (truncated?)")
+                to_frame_major(block, out=(flux, error))
+                for k, values in enumerate((flux, error)):
+                    write_at(band, values, (k * rows + row) * plane)
+        finally:
+            os.close(band)
     finally:
-        os.close(band)
-    for row in range(rows):
-        block = map_row(row)
-        flux, error = (np.memmap(path, dtype=np.float32, mode="r+", offset=(k * rows + row) * plane,
-                                 shape=(nframes, 1, SCIENCE_SIZE)) for k in (0, 1))
-        to_frame_major(block[:, SCIENCE_COLUMNS], out=(flux, error))
-        del block, flux, error  # unmapped: their pages no longer count as this process's memory
+        os.close(reader)
+
+
+_MOST_PIECES = 1024  # buffers per preadv call (IOV_MAX on Linux)
 
 
 def _read_band(path, band_first: int, band_rows: int, nframes: int, wanted, flux_rows, error_rows):
@@ -536,12 +562,25 @@ def _read_band(path, band_first: int, band_rows: int, nframes: int, wanted, flux
     (len(wanted), last - first, 2048). The file holds the band's flux, then its error,
     each as (rows, nframes, 2048) native float32: a row of a run of frames is one
     contiguous piece."""
-    band = np.memmap(path, dtype=np.float32, mode="r", shape=(2, band_rows, nframes, SCIENCE_SIZE))
     run = wanted.size and wanted[-1] - wanted[0] + 1 == wanted.size
-    frames = slice(int(wanted[0]), int(wanted[-1]) + 1) if run else wanted
+    if run:  # each row's frames are one piece of the file: read straight into ``out``
+        frame_bytes = SCIENCE_SIZE * _BYTES_PER_VALUE
+        fd = os.open(path, os.O_RDONLY)
+        try:
+            for plane, (first, last, out) in enumerate((flux_rows, error_rows)):
+                for k, row in enumerate(range(first - band_first, last - band_first)):
+                    offset = ((plane * band_rows + row) * nframes + int(wanted[0])) * frame_bytes
+                    for i in range(0, wanted.size, _MOST_PIECES):
+                        pieces = [out[j, k] for j in range(i, min(i + _MOST_PIECES, wanted.size))]
+                        if os.preadv(fd, pieces, offset + i * frame_bytes) != len(pieces) * frame_bytes:
+                            raise TessBackmlError(f"scratch band {path} is shorter than it was written")
+        finally:
+            os.close(fd)
+        return
+    band = np.memmap(path, dtype=np.float32, mode="r", shape=(2, band_rows, nframes, SCIENCE_SIZE))
     for plane, (first, last, out) in enumerate((flux_rows, error_rows)):
         for k, row in enumerate(range(first - band_first, last - band_first)):
-            out[:, k] = band[plane, row, frames]
+            out[:, k] = band[plane, row, wanted]
     del band  # unmapped: its pages no longer count as this process's memory
 
 

@@ -151,6 +151,7 @@ class RowStage:
                     with self._lock:  # a later read downloads it again
                         if self._bands.get(band) is future:
                             del self._bands[band]
+                            self._recent.remove(band)
                     raise
                 files.append((band * STAGE_ROWS, min((band + 1) * STAGE_ROWS, SCIENCE_SIZE), path))
         except BaseException:
