@@ -42,6 +42,22 @@ def test_rolling_matches_the_original_iterated_pooling(frames, img_bin):
         assert np.allclose(result, expected, equal_nan=True, rtol=0, atol=1e-5)
 
 
+@pytest.mark.parametrize("img_bin", [2, 16, 32])
+@pytest.mark.parametrize("rolling", [True, False])
+def test_some_output_rows_are_the_rows_of_the_whole(frames, img_bin, rolling):
+    """Rows of the output computed alone (each rolling pass only where they reach)
+    equal those rows of the whole, at the edges and in the middle."""
+    whole = pool_frames(frames, img_bin, rolling=rolling)
+    height = whole.shape[1]
+    for first, stop in {(0, 1), (0, height), (1, 3), (height // 2, height // 2 + 1), (height - 2, height), (height - 1, height)}:
+        if first < stop:
+            some = pool_frames(frames, img_bin, rolling=rolling, rows=slice(first, stop))
+            np.testing.assert_array_equal(some, whole[:, first:stop])
+    for bad in (slice(3, 3), slice(0, height, 2)):
+        with pytest.raises(TessBackmlError, match="non-empty slice of consecutive"):
+            pool_frames(frames, img_bin, rolling=rolling, rows=bad)
+
+
 @pytest.mark.parametrize("img_bin", [4, 16])
 def test_fixed_bins_match_the_original(frames, img_bin):
     ours = pool_frames(frames, img_bin, rolling=False)

@@ -181,8 +181,10 @@ def _pool_row(top, bottom, top_counts, bottom_counts, cells, cell_counts, result
 
 
 @numba.njit(parallel=True, nogil=True, cache=True)
-def _rolling_pass(src, chunks, out):
-    """One 4x4 / stride-2 NaN-median pass with a one-pixel NaN border: (n, H, W) -> ``out`` (n, H/2, W/2).
+def _rolling_pass(src, chunks, out, shift):
+    """One 4x4 / stride-2 NaN-median pass with a one-pixel NaN border: (n, H, W) -> ``out`` (n, H/2, W/2),
+    or some consecutive rows of it: output row i reads input rows ``2i - 1 + shift`` to
+    ``2i + 2 + shift``, and rows outside ``src`` are the border.
 
     Windows overlap by two rows and two columns, so the work is shared: each
     pair of input rows is cut into 2 x 2 quads, sorted once (and reused by the
@@ -191,8 +193,8 @@ def _rolling_pass(src, chunks, out):
     median needs. NaN and the border become +inf; a window's median is read at
     the middle of its valid values.
     """
-    n, height, width = src.shape
-    out_h, out_w = height // 2, width // 2
+    n = src.shape[0]
+    out_h, out_w = out.shape[1], out.shape[2]
     tasks = n * out_h
     chunks = max(min(chunks, tasks), 1)
     for chunk in numba.prange(chunks):
@@ -209,8 +211,8 @@ def _rolling_pass(src, chunks, out):
             # output row i reads input rows 2i - 1 .. 2i + 2: the quads of rows (2i - 1, 2i)
             # are the previous output row's lower quads
             if task != previous + 1 or i == 0:
-                _load_quads(src, frame, 2 * i - 1, quads[top], counts[top], out_w)
-            _load_quads(src, frame, 2 * i + 1, quads[1 - top], counts[1 - top], out_w)
+                _load_quads(src, frame, 2 * i - 1 + shift, quads[top], counts[top], out_w)
+            _load_quads(src, frame, 2 * i + 1 + shift, quads[1 - top], counts[1 - top], out_w)
             previous = task
             _pool_row(quads[top], quads[1 - top], counts[top], counts[1 - top], cells, cell_counts, out[frame, i])
             top = 1 - top
@@ -392,7 +394,7 @@ def _output(frames: np.ndarray, factor: int, dtype=np.float32) -> np.ndarray:
     return np.empty((n, height // factor, width // factor), dtype)
 
 
-def pool_frames(frames, img_bin: int, rolling: bool = True) -> np.ndarray:
+def pool_frames(frames, img_bin: int, rolling: bool = True, rows: slice | None = None) -> np.ndarray:
     """NaN-median pool frames by ``img_bin``.
 
     Parameters
@@ -405,22 +407,48 @@ def pool_frames(frames, img_bin: int, rolling: bool = True) -> np.ndarray:
     rolling : bool
         Iterated 4x4 / stride-2 NaN-median passes (True) or one fixed-bin
         NaN-median (False). See the module docstring.
+    rows : slice, optional
+        Rows of the output to compute (default all): a window pooled for its middle
+        bins computes those alone, and of each rolling pass only the rows they reach.
 
     Returns
     -------
     ndarray (n, rows / img_bin, cols / img_bin) float32
+        Or (n, len(range of ``rows``), cols / img_bin): the same values as the
+        rows of the whole.
     """
     array = _as_frames(frames)
     img_bin = check_img_bin(img_bin, max(array.shape[1:]))
     if array.shape[1] % img_bin or array.shape[2] % img_bin:
         raise TessBackmlError(f"frame shape {array.shape[1:]} is not a multiple of img_bin={img_bin}")
+    first, stop = _pooled_rows(rows, array.shape[1] // img_bin)
     if img_bin == 1:
-        return array.copy()
+        return array[:, first:stop].copy()
     if not rolling:
-        return _fixed_pass(array, img_bin, _output(array, img_bin))
-    for _ in range(int(np.log2(img_bin))):
-        array = _rolling_pass(array, 8 * numba.get_num_threads(), _output(array, 2))
+        window = array[:, first * img_bin : stop * img_bin]
+        return _fixed_pass(window, img_bin, _output(window, img_bin))
+    # the rows each pass must give, from the last back: output row i reads rows 2i - 1 .. 2i + 2
+    spans = [(first, stop)]
+    height = array.shape[1]
+    for level in range(int(np.log2(img_bin)) - 1, 0, -1):
+        lo, hi = spans[0]
+        spans.insert(0, (max(2 * lo - 1, 0), min(2 * hi + 1, height >> level)))
+    held = 0  # the first row of the level that ``array`` holds
+    for lo, hi in spans:
+        out = np.empty((array.shape[0], hi - lo, array.shape[2] // 2), np.float32)  # numpy's huge pages, see _output
+        array = _rolling_pass(array, 8 * numba.get_num_threads(), out, 2 * lo - held)
+        held = lo
     return array
+
+
+def _pooled_rows(rows, height: int) -> tuple:
+    """``rows`` (a slice of output rows, step 1) as (first, stop) within ``height``."""
+    if rows is None:
+        return 0, height
+    first, stop, step = rows.indices(height)
+    if step != 1 or stop <= first:
+        raise TessBackmlError(f"rows must be a non-empty slice of consecutive output rows (0-{height}), got {rows}")
+    return first, stop
 
 
 def bin_errors(frames, errors, img_bin: int, extra_variance: float = 0.0, rows: slice | None = None):

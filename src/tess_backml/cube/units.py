@@ -247,9 +247,9 @@ def _pooled(setup: PoolingSetup, flux, error, static, stars, core: slice) -> dic
     the window's, or its core rows' alone) and valid-pixel counts."""
     b = setup.img_bin
     data = subtract_and_mask(flux, static, stars | setup.strap_mask[None, :])  # frames are read for this alone
-    pooled = pool_frames(data, b, rolling=setup.rolling)
+    pooled = pool_frames(data, b, rolling=setup.rolling, rows=slice(core.start // b, core.stop // b))
     err, count = bin_errors(data, error, b, setup.static_var, rows=core)
-    return {"cube": pooled[:, core.start // b : core.stop // b], "err": err, "count": count[0]}
+    return {"cube": pooled, "err": err, "count": count[0]}
 
 
 def apply_unit(setup: PoolingSetup, unit, result: dict, cube, cube_err, counts, noise_factor=None):
