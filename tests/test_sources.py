@@ -197,6 +197,54 @@ def test_the_scratch_bands_stay_within_capacity_and_failures_are_tried_again(tmp
     small.close()
 
 
+def test_a_remote_band_is_fetched_while_the_one_before_is_turned(tmp_path, monkeypatch):
+    """Remote bands come in two steps; two workers overlap them, one step of a kind at
+    a time, each worker with its own file of fetched rows, counted in the room needed."""
+    import contextlib
+    import threading
+    import time
+
+    from tess_backml.sources.staging import STAGE_ROWS, RowStage
+
+    started = {band: threading.Event() for band in range(4)}
+    busy = {"fetching": 0, "turning": 0}
+    most = dict(busy)
+    work_files = set()
+
+    @contextlib.contextmanager
+    def step(kind):
+        with getattr(stage, kind):
+            busy[kind] += 1
+            most[kind] = max(most[kind], busy[kind])
+            yield
+            time.sleep(0.01)
+            busy[kind] -= 1
+
+    def download(first, stop, path):
+        band = first // STAGE_ROWS
+        with step("fetching"):
+            started[band].set()
+            work_files.add(stage.work_file())
+            with open(stage.work_file(), "wb") as out:
+                out.write(bytes(stop - first))
+        with step("turning"):
+            # the next band is fetched meanwhile (one worker would wait here, in vain)
+            assert band == 3 or started[band + 1].wait(10), f"band {band + 1} was not fetched while {band} turned"
+            with open(path, "wb") as out:
+                out.write(bytes(stop - first))
+
+    stage = RowStage(download, row_bytes=1, directory=tmp_path, ahead_bands=1, remote=True)
+    for first in range(0, 3 * STAGE_ROWS, STAGE_ROWS):
+        stage.open(first, first + STAGE_ROWS)
+        stage.release(first, first + STAGE_ROWS)
+    assert most == {"fetching": 1, "turning": 1} and len(work_files) == 2
+    stage.close()
+    # a build keeps 2 bands here, and the two workers' fetched rows: room for three is too little
+    monkeypatch.setattr(shutil, "disk_usage", lambda path: shutil._ntuple_diskusage(100, 100, 3 * STAGE_ROWS))
+    with pytest.raises(TessBackmlError, match="no room"):
+        RowStage(download, row_bytes=1, directory=tmp_path, ahead_bands=1, remote=True).open(0, STAGE_ROWS)
+
+
 class StandInS3(LocalFileSystem):
     """Serves s3://bucket/key from a local directory, so the S3 code path runs offline."""
 

@@ -165,7 +165,8 @@ class MASTCubeSource(FFISource):
     scratch_dir : str, optional
         Where the bands go (default: the temporary directory, ``TMPDIR``); a build
         keeps 15 bands of 8 rows of every frame (2.5 GB for a 30-min sector, 23 GB
-        for a 200-s one).
+        for a 200-s one), and a remote one two more of rows as fetched (2.8 GB and
+        26 GB in all).
 
     Attributes
     ----------
@@ -365,15 +366,16 @@ class MASTCubeSource(FFISource):
         from .staging import RowStage
 
         if self._stage is None:
-            self._stage = RowStage(self._download_rows, self._row_bytes, self.scratch_dir)
+            self._stage = RowStage(self._download_rows, self._row_bytes, self.scratch_dir, remote=not self._is_local)
         return self._stage
 
     def _download_rows(self, first, stop, path):
         """Science rows [first, stop) of every frame into the file ``path``, frame-major
         (:func:`_read_band`), turned row by row, once, so that every later read of some
         frames is a plain copy. A remote cube's rows are first downloaded as the cube
-        stores them (pieces of up to :attr:`read_bytes`, requested together) to a file
-        beside it (the same file for every band); a local cube's are read in place."""
+        stores them (pieces of up to :attr:`read_bytes`, requested together) to the
+        worker's file beside it, while the other worker turns the band before; a local
+        cube's are read in place."""
         if self._is_local:  # only the science columns are read
             self.bytes_read += (stop - first) * SCIENCE_SIZE * self._nframes * 2 * _BYTES_PER_VALUE
             offset = self._data_offset + (SCIENCE_ROWS.start + first) * self._row_bytes
@@ -385,17 +387,19 @@ class MASTCubeSource(FFISource):
         begin = self._data_offset + (SCIENCE_ROWS.start + first) * self._row_bytes
         end = begin + (stop - first) * self._row_bytes
         pieces = list(range(begin, end, self.read_bytes))
-        raw = os.path.join(os.path.dirname(path), "download.raw")  # one for every band: its pages are reused
-        fd = os.open(raw, os.O_WRONLY | os.O_CREAT, 0o600)
-        try:
-            at_once = len(pieces) if self._http is not None else self.concurrent_reads
-            for group in range(0, len(pieces), at_once):
-                starts = pieces[group : group + at_once]
-                lengths = [min(self.read_bytes, end - start) for start in starts]
-                self._cat_ranges(starts, lengths, "image rows", fd, [start - begin for start in starts])
-        finally:
-            os.close(fd)
-        _write_band(raw, 0, stop - first, self._nframes, path)
+        fetched = self._stage.work_file()
+        with self._stage.fetching:  # while another worker turns the band before
+            fd = os.open(fetched, os.O_WRONLY | os.O_CREAT, 0o600)
+            try:
+                at_once = len(pieces) if self._http is not None else self.concurrent_reads
+                for group in range(0, len(pieces), at_once):
+                    starts = pieces[group : group + at_once]
+                    lengths = [min(self.read_bytes, end - start) for start in starts]
+                    self._cat_ranges(starts, lengths, "image rows", fd, [start - begin for start in starts])
+            finally:
+                os.close(fd)
+        with self._stage.turning:
+            _write_band(fetched, 0, stop - first, self._nframes, path)
 
     def _read_mapped(self, start, stop, frames):
         """Science rows [start, stop) of ``frames`` through memory maps: per pixel, only

@@ -5,11 +5,13 @@ band of rows is thousands of small pieces (remote: requests; local: a 4 kB page 
 pixel), while the band's every frame is one contiguous range. Cubes of a sector's
 length are therefore copied band by band to local scratch files (each byte read
 once; the source turns each band frame-major as it arrives), and read from there
-through memory maps: a build's memory is set by its tiles, not by the sector's
-length, and the disk holds a few bands (:data:`STAGE_ROWS` rows of every frame each:
-the rows a block reads and those of the next block). Bands are copied ahead of the
-reads in a background thread (a build goes down the CCD), and the least recently
-used bands beyond the capacity give their files to the next ones.
+with plain reads: a build's memory is set by its tiles, not by the sector's length,
+and the disk holds a few bands (:data:`STAGE_ROWS` rows of every frame each: the
+rows a block reads and those of the next block). Bands are copied ahead of the reads
+in a background thread (a build goes down the CCD), and the least recently used
+bands beyond the capacity give their files to the next ones. A remote band arrives
+in two steps, fetched (waiting on the network) and turned (computing): two threads
+then overlap the fetch of one band with the turning of the one before.
 """
 
 from __future__ import annotations
@@ -50,9 +52,14 @@ class RowStage:
         Bands downloaded ahead of the rows last asked for (default: half the widest
         read so far, which covers the rows the next block of a build adds: its
         window overlaps this one's by its halos).
+    remote : bool
+        Whether ``download`` first fetches a band's rows as stored, to its worker's
+        :meth:`work_file` (holding :attr:`fetching`), then turns them into the band
+        file (holding :attr:`turning`). Two workers then prepare bands at once, one
+        fetching while the other turns; otherwise one.
     """
 
-    def __init__(self, download, row_bytes: int, directory=None, ahead_bands: int | None = None):
+    def __init__(self, download, row_bytes: int, directory=None, ahead_bands: int | None = None, remote: bool = False):
         self._download = download
         self.row_bytes = int(row_bytes)
         self.ahead_bands = ahead_bands
@@ -64,7 +71,10 @@ class RowStage:
         self._recent = []  # bands, least recently used first
         self._window = 1  # most bands one read has needed
         self._spare = []  # files of evicted bands, rewritten in place for the next ones
-        self._pool = ThreadPoolExecutor(1, thread_name_prefix="tess-backml-stage")
+        self.remote = bool(remote)
+        #: held while a band is fetched, and while one is turned: one of each at a time
+        self.fetching, self.turning = threading.Lock(), threading.Lock()
+        self._pool = ThreadPoolExecutor(2 if self.remote else 1, thread_name_prefix="tess-backml-stage")
 
     @property
     def ahead(self) -> int:
@@ -78,6 +88,11 @@ class RowStage:
 
     def band_bytes(self) -> int:
         return STAGE_ROWS * self.row_bytes
+
+    def work_file(self) -> str:
+        """The calling worker's file for a band's rows as fetched (the same for every
+        band it fetches: its pages are reused)."""
+        return os.path.join(self.directory, f"fetched-{threading.current_thread().name}.raw")
 
     def _path(self, band: int) -> str:
         return os.path.join(self.directory, f"rows-{band * STAGE_ROWS:04d}.raw")
@@ -113,6 +128,8 @@ class RowStage:
         # for the disk stops at its first band, not when the disk is full
         free = shutil.disk_usage(self.directory).free
         new = self.capacity - len(self._bands) - len(self._spare)  # spare files are rewritten, not added
+        if self.remote:  # the workers' files of fetched rows, until they exist
+            new += 2 - sum(name.startswith("fetched-") for name in os.listdir(self.directory))
         needed = max(new, 0 if self._spare else 1) * self.band_bytes()
         if free < needed:
             raise TessBackmlError(
