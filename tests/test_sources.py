@@ -552,7 +552,7 @@ def test_touching_ranges_are_requested_as_one_span_within_the_size_limit():
 
 
 def test_the_compiled_transpose_matches_numpy_and_refuses_indices_out_of_the_block():
-    from tess_backml.sources.mast import to_frame_major
+    from tess_backml.sources.bands import to_frame_major
 
     rng = np.random.default_rng(4)
     block = rng.normal(0, 1, (3, 70, 9, 2)).astype(">f4")  # big-endian, as in the file

@@ -7,12 +7,12 @@ import os
 import re
 import time
 
-import numba
 import numpy as np
 from astropy.io import fits
 
 from ..constants import FFI_SHAPE, SCIENCE_COLUMNS, SCIENCE_ROWS, SCIENCE_SIZE
 from ..errors import FileFormatError, TessBackmlError
+from .bands import in_order, read_staged, to_frame_major, write_band
 from .base import FFISource, cadence_numbers, mid_times
 from .ranges import HTTPRangeReader, anonymous_http_url, write_at
 
@@ -47,30 +47,6 @@ def open_filesystem(url: str, storage_options=None):
         raise TessBackmlError(f"cannot open {url}: {exc}") from None
 
 
-@numba.njit(parallel=True, nogil=True, cache=True)
-def _transpose_pixels(block, frames, swap, flux, error, frame_tile, column_tile):
-    """``flux[i, r, c] = block[r, c, frames[i], 0]`` (and ``error`` from value 1), as raw
-    32-bit words, byte-swapped if ``swap``. Tiles of frames x columns keep both the
-    reads (along frames) and the writes (along columns) in cache."""
-    rows, columns = block.shape[0], block.shape[1]
-    column_tiles = (columns + column_tile - 1) // column_tile
-    for task in numba.prange(rows * column_tiles):
-        r = task // column_tiles
-        c0 = (task % column_tiles) * column_tile
-        c1 = min(c0 + column_tile, columns)
-        for f0 in range(0, frames.size, frame_tile):
-            for i in range(f0, min(f0 + frame_tile, frames.size)):
-                f = frames[i]
-                for c in range(c0, c1):
-                    value = block[r, c, f, 0]
-                    sigma = block[r, c, f, 1]
-                    if swap:
-                        value = (value >> 24) | ((value >> 8) & 0xFF00) | ((value << 8) & 0xFF0000) | (value << 24)
-                        sigma = (sigma >> 24) | ((sigma >> 8) & 0xFF00) | ((sigma << 8) & 0xFF0000) | (sigma << 24)
-                    flux[i, r, c] = value
-                    error[i, r, c] = sigma
-
-
 def merged_spans(starts, lengths, most: int) -> list:
     """Ranges ``[start, start + length)`` merged where they touch or overlap, while a
     merged span stays within ``most`` bytes: ``[(start, stop, [indices]), ...]``."""
@@ -87,46 +63,11 @@ def merged_spans(starts, lengths, most: int) -> list:
     return [tuple(span) for span in spans]
 
 
-def to_frame_major(block: np.ndarray, frames=None, out=None, frame_tile: int = 32, column_tile: int = 64):
-    """Convert a pixel-major cube block (rows, cols, frames, 2) to frame-major flux and error.
-
-    Parameters
-    ----------
-    block : ndarray (rows, cols, nframes, 2)
-        Big- or little-endian float32 values, as read (a view or a memory map will do).
-    frames : ndarray of int, optional
-        The frames to keep, in this order (default all).
-    out : tuple of two ndarrays (len(frames), rows, cols) float32, optional
-        Where to write flux and error (new arrays if not given).
-
-    Returns
-    -------
-    flux, error : native float32 arrays (len(frames), rows, cols)
-        The byte swap and transpose go in one compiled pass, in parallel, tile by
-        tile (32 frames x 64 columns, in L1 cache).
-    """
-    if block.dtype.kind != "f" or block.dtype.itemsize != 4:
-        raise TessBackmlError(f"cube values must be 32-bit floats, got {block.dtype}")
-    rows, columns, nframes, _ = block.shape
-    frames = np.arange(nframes) if frames is None else np.asarray(frames, dtype=np.int64)
-    if out is None:
-        out = (np.empty((frames.size, rows, columns), np.float32), np.empty((frames.size, rows, columns), np.float32))
-    flux, error = out
-    # the kernel does not check its indices: a wrong frame or shape would write past the arrays
-    if frames.size and (frames.min() < 0 or frames.max() >= nframes):
-        raise TessBackmlError(f"frames must lie in 0..{nframes - 1}, got {frames.min()}..{frames.max()}")
-    if flux.shape != (frames.size, rows, columns) or error.shape != flux.shape:
-        raise TessBackmlError(f"out arrays must have shape {(frames.size, rows, columns)}, got {flux.shape}, {error.shape}")
-    swap = not block.dtype.isnative
-    _transpose_pixels(block.view(np.uint32), frames, swap, flux.view(np.uint32), error.view(np.uint32), frame_tile, column_tile)
-    return flux, error
-
-
 #: Local cubes of up to this many frames are read through memory maps by default (a
-#: pixel's series is then at most half a page); longer ones, every real sector, are
-#: copied in bands. Measured on sparse cubes of the real layout: as fast either way at
-#: 160 frames (bands 0.99-1.27x maps), bands 1.4-2.3x faster at 400 frames and 11x at
-#: 1,219 (``benchmarks/bench_long_cube.py``).
+#: pixel's series is then at most half a page), which needs no scratch disk; longer
+#: ones, every real sector, are copied in bands: 11x faster at 1,219 frames (sparse
+#: cubes of the real layout, ``benchmarks/bench_long_cube.py``). At 160 frames bands
+#: are faster too (1.22x against 0.97x the FFI files' rate, ``bench_cube.py``).
 MAPPED_MOST_FRAMES = 256
 
 
@@ -152,21 +93,15 @@ class MASTCubeSource(FFISource):
     block_rows : int
         Rows per block when :meth:`read_frames` streams the cube.
     memmap : bool, optional
-        Read a local file through memory maps, a run of frames per pixel: a read of
-        some frames costs only their bytes (:attr:`frame_ranges_cheap`), and builds
-        go in tiles of rows x frames. The kernel maps whole 4 kB pages, and a pixel's
-        series spans many (9.75 kB at 1,219 frames, 88 kB at 11,000), so each tile
-        of a few dozen frames maps a page per pixel for a few hundred bytes: a
-        1,219-frame cube builds 11x slower that way than copied in bands. Default: maps
-        for cubes of up to :data:`MAPPED_MOST_FRAMES` frames. Otherwise, and for
-        remote files, the cube is copied in bands of whole rows (every frame, read
-        once, in order) to local scratch files, turned frame-major on the way
-        (:mod:`tess_backml.sources.staging`), and read from there.
+        Read a local file through memory maps (:attr:`frame_ranges_cheap`; builds go
+        in tiles of rows x frames), or copy it in bands of rows to scratch files as
+        remote files are (:mod:`~tess_backml.sources.staging`). Default: maps up to
+        :data:`MAPPED_MOST_FRAMES` frames; beyond, a tile of a few dozen frames maps a
+        4 kB page per pixel for a few hundred bytes (11x slower at 1,219 frames).
     scratch_dir : str, optional
-        Where the bands go (default: the temporary directory, ``TMPDIR``); a build
-        keeps 15 bands of 8 rows of every frame (2.5 GB for a 30-min sector, 23 GB
-        for a 200-s one), and a remote one two more of rows as fetched (2.8 GB and
-        26 GB in all).
+        Where the bands go (default ``TMPDIR``): 15 bands of 8 rows of every frame
+        (2.5 GB at 30-min cadence, 23 GB at 200 s), and for a remote cube two bands of
+        rows as fetched (2.8 and 26 GB in all).
 
     Attributes
     ----------
@@ -337,15 +272,12 @@ class MASTCubeSource(FFISource):
                 raise FileFormatError(f"{self.url}: short read of {what} (truncated cube?): {chunk!r:.80}")
         return chunks
 
-    def _map_rows(self, first: int, stop: int, path=None, offset=None) -> np.ndarray:
-        """Image rows [first, stop) as a (rows, 2136, nframes, 2) big-endian memory map
-        (of the local cube, or of ``path``, a copy of its rows from ``offset``). Pages
-        read through a map count as the process's memory until it is closed, and the
-        kernel maps the pages around each one read: so a read maps a few rows at a time
-        (:attr:`read_bytes` of them) and closes them."""
-        path, offset = (self._path, self._data_offset) if path is None else (path, offset)
+    def _map_rows(self, first: int, stop: int) -> np.ndarray:
+        """Image rows [first, stop) of the local cube as a (rows, 2136, nframes, 2)
+        big-endian memory map. Pages read through a map count as the process's memory
+        until it is closed: so a read maps a few rows at a time and closes them."""
         try:
-            return np.memmap(path, dtype=">f4", mode="r", offset=offset + first * self._row_bytes,
+            return np.memmap(self._path, dtype=">f4", mode="r", offset=self._data_offset + first * self._row_bytes,
                              shape=(stop - first, FFI_SHAPE[1], self._nframes, 2))
         except FileNotFoundError:
             raise TessBackmlError(f"{self.url} disappeared while it was being read") from None
@@ -355,12 +287,12 @@ class MASTCubeSource(FFISource):
     def _read_rows(self, start, stop, frames):
         if self.frame_ranges_cheap:
             return self._read_mapped(start, stop, frames)
-        return _read_staged(self._staging(), self._nframes, start, stop, frames, start, stop)
+        return read_staged(self._staging(), self._nframes, start, stop, frames, start, stop)
 
     def _read_rows_and_errors(self, start, stop, frames, first, last, out=None):
         if self.frame_ranges_cheap:
             return super()._read_rows_and_errors(start, stop, frames, first, last, out)
-        return _read_staged(self._staging(), self._nframes, start, stop, frames, first, last, out)
+        return read_staged(self._staging(), self._nframes, start, stop, frames, first, last, out)
 
     def _staging(self):
         from .staging import RowStage
@@ -371,7 +303,7 @@ class MASTCubeSource(FFISource):
 
     def _download_rows(self, first, stop, path):
         """Science rows [first, stop) of every frame into the file ``path``, frame-major
-        (:func:`_read_band`), turned row by row, once, so that every later read of some
+        (:func:`~tess_backml.sources.bands.read_band`), turned row by row, once, so that every later read of some
         frames is a plain copy. A remote cube's rows are first downloaded as the cube
         stores them (pieces of up to :attr:`read_bytes`, requested together) to the
         worker's file beside it, while the other worker turns the band before; a local
@@ -380,7 +312,7 @@ class MASTCubeSource(FFISource):
             self.bytes_read += (stop - first) * SCIENCE_SIZE * self._nframes * 2 * _BYTES_PER_VALUE
             offset = self._data_offset + (SCIENCE_ROWS.start + first) * self._row_bytes
             try:
-                _write_band(self._path, offset, stop - first, self._nframes, path)
+                write_band(self._path, offset, stop - first, self._nframes, path)
             except FileNotFoundError:
                 raise TessBackmlError(f"{self.url} disappeared while it was being read") from None
             return
@@ -399,7 +331,7 @@ class MASTCubeSource(FFISource):
             finally:
                 os.close(fd)
         with self._stage.turning:
-            _write_band(fetched, 0, stop - first, self._nframes, path)
+            write_band(fetched, 0, stop - first, self._nframes, path)
 
     def _read_mapped(self, start, stop, frames):
         """Science rows [start, stop) of ``frames`` through memory maps: per pixel, only
@@ -415,7 +347,7 @@ class MASTCubeSource(FFISource):
             to_frame_major(rows[:, SCIENCE_COLUMNS], wanted, out=(flux[:, here_rows], error[:, here_rows]))
             del rows  # unmapped: its pages no longer count as this process's memory
         self.bytes_read += (stop - start) * SCIENCE_SIZE * wanted.size * 2 * _BYTES_PER_VALUE
-        return _in_order(wanted, frames, flux, error)
+        return in_order(wanted, frames, flux, error)
 
     def _read_frames(self, indices):
         flux = np.empty((len(indices), SCIENCE_SIZE, SCIENCE_SIZE), np.float32)
@@ -489,103 +421,6 @@ def _sector_from(url, primary, columns) -> int:
         if match:
             return int(match.group(1))
     raise FileFormatError(f"{url}: cannot tell its sector (no SECTOR keyword, no sector in file names)")
-
-
-def _in_order(wanted, frames, flux, error):
-    """``flux`` and ``error`` of the sorted frames ``wanted``, in the order of ``frames``."""
-    if wanted.size == len(frames) and np.array_equal(wanted, frames):
-        return flux, error
-    order = np.searchsorted(wanted, frames)
-    return flux[order], error[order]
-
-
-def _read_staged(stage, nframes: int, start: int, stop: int, frames, first: int, last: int, out=None):
-    """Rows [start, stop) of ``frames`` and the errors of rows [first, last), from the
-    scratch bands of ``stage`` (a :class:`~tess_backml.sources.staging.RowStage`),
-    into ``out`` if given."""
-    files = stage.open(start, stop)
-    try:
-        wanted = np.unique(frames)
-        in_place = out is not None and wanted.size == len(frames) and np.array_equal(wanted, frames)
-        if in_place:
-            flux, error = out
-        else:
-            flux = np.empty((wanted.size, stop - start, SCIENCE_SIZE), np.float32)
-            error = np.empty((wanted.size, last - first, SCIENCE_SIZE), np.float32)
-        for band_first, band_stop, path in files:
-            a, b = max(band_first, start), min(band_stop, stop)
-            e0 = max(a, first)
-            e1 = max(e0, min(b, last))  # the errors wanted of these rows (maybe none)
-            _read_band(path, band_first, band_stop - band_first, nframes, wanted,
-                       (a, b, flux[:, a - start : b - start]), (e0, e1, error[:, e0 - first : e1 - first]))
-        if in_place or out is None:
-            return _in_order(wanted, frames, flux, error)
-        out[0][...], out[1][...] = _in_order(wanted, frames, flux, error)
-        return out
-    finally:
-        stage.release(start, stop)
-
-
-def _write_band(source, offset: int, rows: int, nframes: int, path):
-    """``rows`` cube rows from the file ``source`` (the first at byte ``offset``) into
-    the band file ``path``, frame-major (:func:`_read_band`), one row at a time: the
-    row's science pixels are read into one buffer, turned into two more (flux and
-    error), and written: at 1,219 frames a row takes 8-9 ms so, 11-12 through maps
-    of both files, which the kernel fills page by page.
-
-    Raises :class:`FileFormatError` if ``source`` ends before its rows do, and
-    :class:`FileNotFoundError` if it is gone."""
-    row_bytes = FFI_SHAPE[1] * nframes * 2 * _BYTES_PER_VALUE
-    science = offset + SCIENCE_COLUMNS.start * nframes * 2 * _BYTES_PER_VALUE
-    block = np.empty((1, SCIENCE_SIZE, nframes, 2), ">f4")
-    flux, error = (np.empty((nframes, 1, SCIENCE_SIZE), np.float32) for _ in range(2))
-    plane = flux.nbytes  # one row of every frame
-    reader = os.open(source, os.O_RDONLY)
-    try:
-        band = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)  # an evicted band's file is rewritten in place
-        try:
-            os.ftruncate(band, 2 * rows * plane)
-            for row in range(rows):
-                if os.preadv(reader, [block], science + row * row_bytes) != block.nbytes:
-                    raise FileFormatError(f"{source}: the cube ends before its row {row} of this band (truncated?)")
-                to_frame_major(block, out=(flux, error))
-                for k, values in enumerate((flux, error)):
-                    write_at(band, values, (k * rows + row) * plane)
-        finally:
-            os.close(band)
-    finally:
-        os.close(reader)
-
-
-_MOST_PIECES = 1024  # buffers per preadv call (IOV_MAX on Linux)
-
-
-def _read_band(path, band_first: int, band_rows: int, nframes: int, wanted, flux_rows, error_rows):
-    """Rows of the frames ``wanted`` from a scratch band file: ``flux_rows`` and
-    ``error_rows`` are (first, last, out): rows [first, last) into ``out``
-    (len(wanted), last - first, 2048). The file holds the band's flux, then its error,
-    each as (rows, nframes, 2048) native float32: a row of a run of frames is one
-    contiguous piece."""
-    run = wanted.size and wanted[-1] - wanted[0] + 1 == wanted.size
-    if run:  # each row's frames are one piece of the file: read straight into ``out``
-        frame_bytes = SCIENCE_SIZE * _BYTES_PER_VALUE
-        fd = os.open(path, os.O_RDONLY)
-        try:
-            for plane, (first, last, out) in enumerate((flux_rows, error_rows)):
-                for k, row in enumerate(range(first - band_first, last - band_first)):
-                    offset = ((plane * band_rows + row) * nframes + int(wanted[0])) * frame_bytes
-                    for i in range(0, wanted.size, _MOST_PIECES):
-                        pieces = [out[j, k] for j in range(i, min(i + _MOST_PIECES, wanted.size))]
-                        if os.preadv(fd, pieces, offset + i * frame_bytes) != len(pieces) * frame_bytes:
-                            raise TessBackmlError(f"scratch band {path} is shorter than it was written")
-        finally:
-            os.close(fd)
-        return
-    band = np.memmap(path, dtype=np.float32, mode="r", shape=(2, band_rows, nframes, SCIENCE_SIZE))
-    for plane, (first, last, out) in enumerate((flux_rows, error_rows)):
-        for k, row in enumerate(range(first - band_first, last - band_first)):
-            out[:, k] = band[plane, row, wanted]
-    del band  # unmapped: its pages no longer count as this process's memory
 
 
 def make_astrocut_cube(paths, cube_file, sector: int, max_memory_gb: float = 2.0):
