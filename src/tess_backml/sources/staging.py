@@ -74,7 +74,8 @@ class RowStage:
         self.remote = bool(remote)
         #: held while a band is fetched, and while one is turned: one of each at a time
         self.fetching, self.turning = threading.Lock(), threading.Lock()
-        self._pool = ThreadPoolExecutor(2 if self.remote else 1, thread_name_prefix="tess-backml-stage")
+        self._workers = 2 if self.remote else 1
+        self._pool = ThreadPoolExecutor(self._workers, thread_name_prefix="tess-backml-stage")
 
     @property
     def ahead(self) -> int:
@@ -129,7 +130,7 @@ class RowStage:
         free = shutil.disk_usage(self.directory).free
         new = self.capacity - len(self._bands) - len(self._spare)  # spare files are rewritten, not added
         if self.remote:  # the workers' files of fetched rows, until they exist
-            new += 2 - sum(name.startswith("fetched-") for name in os.listdir(self.directory))
+            new += self._workers - sum(name.startswith("fetched-") for name in os.listdir(self.directory))
         needed = max(new, 0 if self._spare else 1) * self.band_bytes()
         if free < needed:
             raise TessBackmlError(
