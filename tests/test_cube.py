@@ -284,6 +284,31 @@ class BlankSector(SimulatedSector):
         return flux, error
 
 
+@pytest.mark.slow
+def test_cube_command_puts_scratch_bands_where_asked(sim, tmp_path, monkeypatch, capsys):
+    """``--scratch-dir``: a directory that is not there stops the build with one line,
+    before anything is written; one that is holds the bands, and is empty after."""
+    from tess_backml.sources import mast, staging
+
+    frames = np.arange(200, 216)
+    cube_file = make_astrocut_cube(sim.write_ffis(tmp_path / "ffi", frames, progress=False),
+                                   str(tmp_path / "tess-s0004-1-1-cube.fits"), sector=4)
+    out = tmp_path / "out.fits"
+    argv = ["-q", "cube", "--source", cube_file, "--sector", "4", "--camera", "1", "--ccd", "1", "--out", str(out)]
+    assert main([*argv, "--scratch-dir", str(tmp_path / "nowhere")]) == 2
+    err = capsys.readouterr().err
+    assert "scratch directory" in err and "does not exist" in err and len(err.strip().splitlines()) == 1
+    assert not out.exists() and not (tmp_path / "out.fits.partial").exists()
+    monkeypatch.setattr(mast, "MAPPED_MOST_FRAMES", 1)  # in bands, as a sector's length is
+    made, mkdtemp = [], staging.tempfile.mkdtemp
+    monkeypatch.setattr(staging.tempfile, "mkdtemp", lambda **options: made.append(options.get("dir")) or mkdtemp(**options))
+    scratch = tmp_path / "scratch"
+    scratch.mkdir()
+    assert main([*argv, "--scratch-dir", str(scratch)]) == 0
+    assert str(scratch) in made and not list(scratch.iterdir())  # the bands went there, and went away
+    assert read_sl_cube(out).flux.shape[1:] == (128, 128)
+
+
 def test_a_source_with_no_valid_pixels_gives_a_clear_error():
     blank = BlankSector(n_stars=10)
     cube = BackgroundCube(4, 1, 1, source=blank, progress=False)

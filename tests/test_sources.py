@@ -331,6 +331,8 @@ def test_a_local_cube_cut_short_or_gone_while_copied_in_bands(written, tmp_path)
     _, _, cube_path = written
     copy = tmp_path / "tess-s0004-1-1-cube.fits"
     shutil.copyfile(cube_path, copy)
+    with pytest.raises(TessBackmlError, match="scratch directory .*nowhere does not exist"):
+        MASTCubeSource(copy, memmap=False, scratch_dir=tmp_path / "nowhere")
     source = MASTCubeSource(copy, memmap=False, scratch_dir=tmp_path)
     assert np.array_equal(source.read_rows(0, 8)[0], MASTCubeSource(cube_path).read_rows(0, 8)[0])
     os.truncate(copy, os.path.getsize(copy) // 2)

@@ -154,12 +154,16 @@ def _build_many(args, dataset: bool, out_file=None, on_cube=None):
     from .distributed import build_cubes, make_client
 
     targets = _targets(args)
+    if args.scratch_dir is not None:
+        from .sources.staging import check_scratch_dir
+
+        check_scratch_dir(args.scratch_dir)
     client = make_client(args.workers, args.scheduler)
     try:
         return build_cubes(
             targets, args.out_dir, source=args.source, img_bin=args.image_bin, time_bin=args.time_bin, adaptive=args.adaptive,
             frames=args.frames, downsize=args.downsize, rolling=not args.fixed_bins, block_rows=args.block_rows,
-            memory_gb=args.memory_gb, client=client,
+            memory_gb=args.memory_gb, scratch_dir=args.scratch_dir, client=client,
             resume=args.resume, overwrite=args.overwrite,
             progress=not args.quiet, dataset=dataset, out_file=out_file, on_cube=on_cube,
         )
@@ -356,6 +360,8 @@ BUILD = [
            help="rows read at once from a MAST cube (default 2 x image bin); memory grows with it"),
     option("--memory-gb", type=float, default=None,
            help="memory for one work unit of a MAST cube (default 0.25): frames are pooled in tiles of this size"),
+    option("--scratch-dir", default=None,
+           help="where a MAST cube's scratch bands go (default: TMPDIR; 2.5 GB for a 30-min sector, 23 GB for 200-s)"),
 ]
 POOLING = [
     option("--image-bin", type=int, default=16, help="pixel bin size, a power of two (default 16)"),

@@ -77,6 +77,7 @@ def _prepare_task(spec: dict):
     cube = BackgroundCube(
         spec["sector"], spec["camera"], spec["ccd"], img_bin=spec["img_bin"], downsize=spec["downsize"],
         source=spec["source"], block_rows=spec["block_rows"], memory_gb=spec["memory_gb"], progress=False,
+        scratch_dir=spec["scratch_dir"],
     )
     cube.prepare(spec["frames"], rolling=spec["rolling"])
     return cube
@@ -94,6 +95,7 @@ def build_cubes(
     rolling: bool = True,
     block_rows=None,
     memory_gb: float | None = None,
+    scratch_dir=None,
     client=None,
     resume: bool = False,
     overwrite: bool = False,
@@ -113,6 +115,9 @@ def build_cubes(
     block_rows, memory_gb
         The size of a work unit of a MAST cube (see ``BackgroundCube``): a task's
         memory on the cluster.
+    scratch_dir : path, optional
+        Where a MAST cube's scratch bands go, on each machine that builds (default:
+        its ``TMPDIR``); other sources need none.
     client : dask.distributed.Client, optional
         Run on this cluster (see :func:`make_client`); None: in this process.
     resume, overwrite : bool
@@ -133,7 +138,7 @@ def build_cubes(
     from tqdm.auto import tqdm
 
     settings = {"img_bin": img_bin, "downsize": downsize, "source": source, "block_rows": block_rows,
-                "memory_gb": memory_gb, "frames": frames, "rolling": rolling}
+                "memory_gb": memory_gb, "scratch_dir": scratch_dir, "frames": frames, "rolling": rolling}
     specs = _pending(targets, out_dir, out_file, overwrite, settings)
     if not specs:
         return []

@@ -26,11 +26,12 @@ from .base import FFISource
 from .ffi_files import FFIFilesSource
 from .mast import MASTCubeSource, mast_cube_url
 from .simulated import SimulatedSector
+from .staging import check_scratch_dir
 
 __all__ = ["FFISource", "FFIFilesSource", "MASTCubeSource", "SimulatedSector", "mast_cube_url", "resolve_source"]
 
 
-def resolve_source(source, sector=None, camera=None, ccd=None, **options) -> FFISource:
+def resolve_source(source, sector=None, camera=None, ccd=None, scratch_dir=None, **options) -> FFISource:
     """Turn a source description into an :class:`FFISource`.
 
     Parameters
@@ -41,6 +42,9 @@ def resolve_source(source, sector=None, camera=None, ccd=None, **options) -> FFI
         glob of FFI files, or a cube file (any fsspec URL).
     sector, camera, ccd : int, optional
         Needed for ``"sim"`` and ``"mast"``; checked against the source otherwise.
+    scratch_dir : path, optional
+        Where a MAST cube's scratch bands go (see :class:`MASTCubeSource`); sources
+        that need no scratch disk ignore it.
     **options
         Passed to the source's constructor.
     """
@@ -69,6 +73,8 @@ def resolve_source(source, sector=None, camera=None, ccd=None, **options) -> FFI
             raise TessBackmlError(f"no such file or directory: {text}")
         else:
             resolved = MASTCubeSource(text, **options)
+    if scratch_dir is not None and isinstance(resolved, MASTCubeSource):
+        resolved.scratch_dir = check_scratch_dir(scratch_dir)
     for name, wanted in (("sector", sector), ("camera", camera), ("ccd", ccd)):
         if wanted is not None and getattr(resolved, name) != wanted:
             raise TessBackmlError(

@@ -15,6 +15,7 @@ from ..errors import FileFormatError, TessBackmlError
 from .bands import in_order, read_staged, to_frame_major, write_band
 from .base import FFISource, cadence_numbers, mid_times
 from .ranges import HTTPRangeReader, anonymous_http_url, write_at
+from .staging import check_scratch_dir
 
 log = logging.getLogger(__name__)
 
@@ -128,7 +129,7 @@ class MASTCubeSource(FFISource):
                  scratch_dir=None):
         self.url = str(path_or_url)
         self.block_rows = int(block_rows)
-        self.scratch_dir = scratch_dir
+        self.scratch_dir = None if scratch_dir is None else check_scratch_dir(scratch_dir)
         self._stage = None
         self._fs, self._path = open_filesystem(self.url, storage_options)
         self.bytes_read = 0

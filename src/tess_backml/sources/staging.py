@@ -34,6 +34,17 @@ log = logging.getLogger(__name__)
 STAGE_ROWS = 8
 
 
+def check_scratch_dir(directory) -> str:
+    """``directory`` as a path, if it is a directory this process can write in; else a
+    one-line error."""
+    path = os.fspath(directory)
+    if not os.path.isdir(path):
+        raise TessBackmlError(f"scratch directory {path} does not exist (or is not a directory)")
+    if not os.access(path, os.W_OK | os.X_OK):
+        raise TessBackmlError(f"scratch directory {path} is not writable")
+    return path
+
+
 class RowStage:
     """Bands of :data:`STAGE_ROWS` science rows of a cube, copied to scratch files.
 
@@ -136,7 +147,7 @@ class RowStage:
             raise TessBackmlError(
                 f"no room to copy the cube's rows: {self.directory} has {free / 2**30:.1f} GB free, and a build "
                 f"keeps {self.capacity} bands of {STAGE_ROWS} rows ({self.capacity * self.band_bytes() / 2**30:.1f} GB; "
-                f"set TMPDIR or scratch_dir to a larger disk)"
+                f"set TMPDIR, --scratch-dir or scratch_dir to a larger disk)"
             )
 
     def open(self, first: int, stop: int) -> list:
