@@ -107,9 +107,12 @@ def read_staged(stage, nframes: int, start: int, stop: int, frames, first: int, 
             e1 = max(e0, min(b, last))  # the errors wanted of these rows (maybe none)
             read_band(path, band_first, band_stop - band_first, nframes, wanted,
                        (a, b, flux[:, a - start : b - start]), (e0, e1, error[:, e0 - first : e1 - first]))
-        if in_place or out is None:
-            return in_order(wanted, frames, flux, error)
-        out[0][...], out[1][...] = in_order(wanted, frames, flux, error)
+        if in_place:
+            return out
+        flux, error = in_order(wanted, frames, flux, error)
+        if out is None:
+            return flux, error
+        out[0][...], out[1][...] = flux, error
         return out
     finally:
         stage.release(start, stop)
@@ -119,8 +122,8 @@ def write_band(source, offset: int, rows: int, nframes: int, path):
     """``rows`` cube rows from the file ``source`` (the first at byte ``offset``) into
     the band file ``path``, frame-major (:func:`read_band`), one row at a time: the
     row's science pixels are read into one buffer, turned into two more (flux and
-    error), and written: at 1,219 frames a row takes 8-9 ms so, 11-12 through maps
-    of both files, which the kernel fills page by page.
+    error), and written. At 1,219 frames a row takes 8-9 ms this way, and 11-12 ms
+    through maps of both files, which the kernel fills page by page.
 
     Raises :class:`FileFormatError` if ``source`` ends before its rows do, and
     :class:`FileNotFoundError` if it is gone."""

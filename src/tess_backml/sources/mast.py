@@ -304,11 +304,11 @@ class MASTCubeSource(FFISource):
 
     def _download_rows(self, first, stop, path):
         """Science rows [first, stop) of every frame into the file ``path``, frame-major
-        (:func:`~tess_backml.sources.bands.read_band`), turned row by row, once, so that every later read of some
-        frames is a plain copy. A remote cube's rows are first downloaded as the cube
-        stores them (pieces of up to :attr:`read_bytes`, requested together) to the
-        worker's file beside it, while the other worker turns the band before; a local
-        cube's are read in place."""
+        (:func:`~tess_backml.sources.bands.read_band`), turned row by row, once, so
+        that every later read of some frames is a plain copy. A remote cube's rows are
+        first downloaded as the cube stores them (pieces of up to :attr:`read_bytes`,
+        requested together) to the worker's file beside it, while the other worker
+        turns the band before; a local cube's are read in place."""
         if self._is_local:  # only the science columns are read
             self.bytes_read += (stop - first) * SCIENCE_SIZE * self._nframes * 2 * _BYTES_PER_VALUE
             offset = self._data_offset + (SCIENCE_ROWS.start + first) * self._row_bytes
