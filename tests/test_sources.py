@@ -1,5 +1,6 @@
 """FFI sources: the simulator, its SPOC files and the astrocut cube give the same pixels."""
 
+import concurrent.futures
 import os
 import shutil
 
@@ -109,14 +110,18 @@ def test_remote_rows_are_copied_in_bands_each_byte_once(written):
     expected = local.read_rows(64, 80)
     assert np.array_equal(flux, expected[0]) and np.array_equal(error, expected[1])
     stage = source._stage
-    stage._pool.submit(lambda: None).result()  # the bands ahead are in
+
+    def settle():  # every band asked for is in (two workers: a no-op task behind them may finish first)
+        concurrent.futures.wait(list(stage._bands.values()))
+
+    settle()  # the bands ahead are in
     bands = [64 + k * STAGE_ROWS for k in range(16 // STAGE_ROWS + 1)]  # the rows asked for, and half as many ahead
     assert sorted(RecordingFileSystem.reads) == [(offset(row), STAGE_ROWS * row_bytes) for row in bands]
     assert source.bytes_read == len(bands) * STAGE_ROWS * row_bytes
     RecordingFileSystem.reads.clear()
     frames = [source.nframes - 1, 0, 2]
     flux, error = source.read_rows(70, 90, frames)  # rows 64-88 on disk: only the new band, and ahead
-    stage._pool.submit(lambda: None).result()
+    settle()
     assert sorted(RecordingFileSystem.reads) == [(offset(row), STAGE_ROWS * row_bytes) for row in (88, 96, 104)]
     expected = local.read_rows(70, 90, frames)
     assert np.array_equal(flux, expected[0]) and np.array_equal(error, expected[1])
