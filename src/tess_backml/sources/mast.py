@@ -207,8 +207,8 @@ class MASTCubeSource(FFISource):
                 return call()
             except (FileNotFoundError, PermissionError, IsADirectoryError):
                 raise
-            except (OSError, TimeoutError, ConnectionError) as exc:
-                if local:
+            except Exception as exc:  # noqa: BLE001 - only transient errors are caught: the rest go on
+                if local or not _transient(exc):
                     raise
                 if attempt == tries:
                     raise TessBackmlError(
@@ -376,6 +376,19 @@ class MASTCubeSource(FFISource):
                 flux[:, i] = series[:, 0]
                 error[:, i] = series[:, 1]
         return flux, error
+
+
+def _transient(error: Exception) -> bool:
+    """Whether reading again may succeed: connection errors and timeouts, Python's or
+    botocore's (which s3fs passes on as they are, and which are not ``OSError``)."""
+    if isinstance(error, (OSError, TimeoutError, ConnectionError)):
+        return True
+    try:
+        from botocore.exceptions import ConnectionError as BotocoreConnectionError
+        from botocore.exceptions import HTTPClientError
+    except ImportError:
+        return False
+    return isinstance(error, (BotocoreConnectionError, HTTPClientError))
 
 
 def _cube_layout(url, size, primary, image_header, data_offset, columns) -> dict:
