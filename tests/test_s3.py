@@ -165,6 +165,25 @@ def test_transient_s3_errors_are_retried_and_a_store_that_keeps_failing_says_so(
         s3["proxy"].failures = 0
 
 
+def test_a_source_opened_after_the_endpoint_changes_reads_from_the_new_one(s3, monkeypatch):
+    """The endpoint comes from the environment, which fsspec's cache of file systems
+    (keyed by their options) does not see: a source asks for a new file system."""
+    import socket
+
+    assert MASTCubeSource(URL).nframes == 8  # a file system for this server, made and kept
+    with socket.socket() as probe:  # a port that was free a moment ago: nothing listens there
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    served = os.environ["AWS_ENDPOINT_URL"]
+    monkeypatch.setenv("AWS_ENDPOINT_URL", f"http://127.0.0.1:{port}")
+    monkeypatch.setenv("AWS_MAX_ATTEMPTS", "1")
+    monkeypatch.setattr(MASTCubeSource, "retries", 1)
+    with pytest.raises(TessBackmlError, match=f"127.0.0.1:{port}"):
+        MASTCubeSource(URL)
+    monkeypatch.setenv("AWS_ENDPOINT_URL", served)
+    assert MASTCubeSource(URL).nframes == 8
+
+
 def test_an_object_that_vanishes_mid_build_leaves_nothing_half_written_and_the_build_resumes(s3, tmp_path, monkeypatch, capsys):
     from tess_backml.cli import main
     from tess_backml.cube import units

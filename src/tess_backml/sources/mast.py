@@ -39,6 +39,9 @@ def open_filesystem(url: str, storage_options=None):
     options = dict(storage_options or {})
     if url.startswith("s3://"):
         options.setdefault("anon", True)
+        # fsspec would hand back a file system made earlier with the same options, whose
+        # endpoint is what AWS_ENDPOINT_URL said then: a new one reads it now
+        options.setdefault("skip_instance_cache", True)
     try:
         return fsspec.core.url_to_fs(url, **options)
     except ImportError as exc:
