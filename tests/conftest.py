@@ -31,6 +31,13 @@ def shared_file(name: str) -> Path:
     return path
 
 
+def unused_port() -> int:
+    """A localhost port that was free a moment ago: nothing listens there."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
 def _online() -> bool:
     if os.environ.get("TESS_BACKML_OFFLINE"):
         return False

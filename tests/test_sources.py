@@ -7,7 +7,7 @@ import shutil
 import fsspec
 import numpy as np
 import pytest
-from conftest import shared_file
+from conftest import shared_file, unused_port
 from fsspec.implementations.local import LocalFileOpener, LocalFileSystem
 
 from tess_backml.cli import main
@@ -547,20 +547,11 @@ def test_remote_reads_retry_transient_errors_then_fail_clearly(written, monkeypa
     FlakyFileSystem.failures = 0
 
 
-def test_an_unreachable_object_store_is_one_line_from_the_cli_after_retries(request, monkeypatch, capsys, caplog):
+def test_an_unreachable_object_store_is_one_line_from_the_cli_after_retries(monkeypatch, capsys, caplog):
     """No network (here: an S3 endpoint nobody listens on): botocore's connection errors
     are not OSErrors, yet they are retried like them and end in one line."""
-    import socket
-
-    s3fs = pytest.importorskip("s3fs", reason="needs s3fs (pip install '.[cloud]')")
-    # fsspec keeps file systems made with the same arguments, each with the endpoint
-    # of its time: none from before may answer here, and this one must not stay
-    s3fs.S3FileSystem.clear_instance_cache()
-    request.addfinalizer(s3fs.S3FileSystem.clear_instance_cache)
-    with socket.socket() as probe:  # a port that was free a moment ago: nothing listens there
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    monkeypatch.setenv("AWS_ENDPOINT_URL", f"http://127.0.0.1:{port}")
+    pytest.importorskip("s3fs", reason="needs s3fs (pip install '.[cloud]')")
+    monkeypatch.setenv("AWS_ENDPOINT_URL", f"http://127.0.0.1:{unused_port()}")
     monkeypatch.setenv("AWS_MAX_ATTEMPTS", "1")  # botocore's own retries: one try each, to keep this quick
     monkeypatch.setattr(MASTCubeSource, "backoff_seconds", 0.01)
     assert main(["info", "s3://stpubdata/tess/public/mast/tess-s0004-1-1-cube.fits"]) == 2
