@@ -114,8 +114,8 @@ def main():
             local_source = MASTCubeSource(cube_path, memmap=False)  # in bands, as a sector's length is
             local_seconds, _, local = timed_build(local_source)
             # a server for each cube, whose copy goes with it: the copies of every cube,
-            # the FFI files and the local cube at once outgrow this machine's page cache
-            # (one run's S3 build of 160 frames then took 1.5x as long, its server 2x the CPU)
+            # the FFI files and the local cube at once (~22 GB) would outgrow this
+            # machine's page cache
             data = os.path.join(work, f"s3-{n}")
             server, endpoint = start_s3rver(args.s3rver, data)
             try:

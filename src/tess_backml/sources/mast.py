@@ -384,7 +384,7 @@ class MASTCubeSource(FFISource):
 def _transient(error: Exception) -> bool:
     """Whether reading again may succeed: connection errors and timeouts, Python's or
     botocore's (which s3fs passes on as they are, and which are not ``OSError``)."""
-    if isinstance(error, (OSError, TimeoutError, ConnectionError)):
+    if isinstance(error, OSError):  # ConnectionError and TimeoutError among them
         return True
     try:
         from botocore.exceptions import ConnectionError as BotocoreConnectionError
