@@ -312,6 +312,46 @@ def test_anonymous_s3_reads_go_to_the_object_url(monkeypatch):
     assert anonymous_http_url("gs://bucket/key") is None
 
 
+@pytest.mark.parametrize("answer", ["206", "200 with Content-Range", "200 whole object"])
+def test_range_reads_take_a_200_only_when_it_holds_the_range(answer):
+    """Some S3 servers (rclone serve s3) answer a range with 200 and its Content-Range;
+    a 200 without one is the whole object, usable only from its first byte."""
+    import http.server
+    import threading
+
+    from tess_backml.sources.ranges import HTTPRangeReader
+
+    body = np.random.default_rng(1).integers(0, 256, 5000, np.uint8).tobytes()
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):
+            first, last = (int(v) for v in self.headers["Range"].removeprefix("bytes=").split("-"))
+            whole = answer == "200 whole object"
+            payload = body if whole else body[first : last + 1]
+            self.send_response(206 if answer == "206" else 200)
+            if not whole:
+                self.send_header("Content-Range", f"bytes {first}-{last}/{len(body)}")
+            self.send_header("Content-Length", str(len(payload)))
+            self.end_headers()
+            self.wfile.write(payload)
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        reader = HTTPRangeReader(f"http://127.0.0.1:{server.server_address[1]}/cube.fits", concurrency=2)
+        head, middle = reader.read([0, 1234], [100, 777])
+    finally:
+        server.shutdown()
+    assert head.tobytes() == body[:100]
+    if answer == "200 whole object":
+        assert isinstance(middle, TessBackmlError) and "does not answer range requests" in str(middle)
+    else:
+        assert middle.tobytes() == body[1234:2011]
+
+
 @pytest.mark.network
 def test_real_mast_cube_on_s3_opens():
     source = MASTCubeSource(mast_cube_url(1, 1, 1))

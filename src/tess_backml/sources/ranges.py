@@ -140,7 +140,7 @@ class HTTPRangeReader:
         try:
             async with self._session.get(self.url, headers=headers) as response:
                 _check_status(response.status, self.url)
-                if response.status != 206 and not (response.status == 200 and start == 0):
+                if not _answers_range(response, start):
                     raise TessBackmlError(f"{self.url}: the server does not answer range requests (HTTP {response.status})")
                 filled = 0
                 async for chunk in response.content.iter_chunked(_CHUNK):
@@ -177,6 +177,21 @@ def _shut_down(loop, session):
         except Exception:  # noqa: BLE001 - closing is best effort: the process may be ending
             pass
         loop.call_soon_threadsafe(loop.stop)
+
+
+def _answers_range(response, start: int) -> bool:
+    """Whether a response's body begins at byte ``start`` of the object.
+
+    206 is the answer HTTP asks for; some S3 servers (``rclone serve s3``) answer 200
+    with the ``Content-Range`` of a 206. A 200 without it is the whole object, which
+    only a range from the first byte can use.
+    """
+    if response.status == 206:
+        return True
+    served = response.headers.get("Content-Range", "")
+    if served:
+        return served.startswith(f"bytes {start}-")
+    return response.status == 200 and start == 0
 
 
 def _check_status(status: int, url: str):
