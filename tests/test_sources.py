@@ -592,13 +592,46 @@ def test_an_unreachable_object_store_is_one_line_from_the_cli_after_retries(monk
     are not OSErrors, yet they are retried like them and end in one line."""
     pytest.importorskip("s3fs", reason="needs s3fs (pip install '.[cloud]')")
     monkeypatch.setenv("AWS_ENDPOINT_URL", f"http://127.0.0.1:{unused_port()}")
-    monkeypatch.setenv("AWS_MAX_ATTEMPTS", "1")  # botocore's own retries: one try each, to keep this quick
+    monkeypatch.delenv("AWS_MAX_ATTEMPTS", raising=False)
     monkeypatch.setattr(MASTCubeSource, "backoff_seconds", 0.01)
     assert main(["info", "s3://stpubdata/tess/public/mast/tess-s0004-1-1-cube.fits"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert err[-1].startswith("tess-backml info: error: opening s3://stpubdata/") and "failed after 4 tries" in err[-1]
     assert "Traceback" not in "\n".join(err)
     assert sum("trying again" in record.getMessage() for record in caplog.records) == 3  # 4 tries
+
+
+def test_botocore_does_not_retry_under_the_sources_own_tries(monkeypatch):
+    """A store that hangs up on every request: each of the source's tries is not five
+    of botocore's (with their own waits: 28 s before an offline open said so)."""
+    pytest.importorskip("s3fs", reason="needs s3fs (pip install '.[cloud]')")
+    import socket
+    import threading
+
+    listener = socket.create_server(("127.0.0.1", 0))
+    requests = []
+
+    def hang_up():
+        while True:
+            try:
+                connection, _ = listener.accept()
+            except OSError:
+                return
+            with connection:
+                connection.settimeout(5)
+                requests.append(connection.recv(4096).split(b" ", 1)[0])
+
+    threading.Thread(target=hang_up, daemon=True).start()
+    monkeypatch.setenv("AWS_ENDPOINT_URL", f"http://127.0.0.1:{listener.getsockname()[1]}")
+    monkeypatch.delenv("AWS_MAX_ATTEMPTS", raising=False)
+    monkeypatch.setattr(MASTCubeSource, "backoff_seconds", 0.01)
+    monkeypatch.setattr(MASTCubeSource, "retries", 2)
+    with pytest.raises(TessBackmlError, match="failed after 2 tries"):
+        MASTCubeSource("s3://stpubdata/tess/public/mast/tess-s0004-1-1-cube.fits")
+    listener.close()
+    # 20 here: s3fs's own five tries of a dropped connection, each sent twice by
+    # aiobotocore; botocore's five attempts under each of those made it 100
+    assert set(requests) == {b"HEAD"} and 2 <= len(requests) < 50
 
 
 def test_touching_ranges_are_requested_as_one_span_within_the_size_limit():

@@ -42,6 +42,12 @@ def open_filesystem(url: str, storage_options=None):
         # fsspec would hand back a file system made earlier with the same options, whose
         # endpoint is what AWS_ENDPOINT_URL said then: a new one reads it now
         options.setdefault("skip_instance_cache", True)
+        if "AWS_MAX_ATTEMPTS" not in os.environ:
+            # a source tries again itself (MASTCubeSource.retries): botocore's own five
+            # attempts per try made an offline open take 28 s to say so, instead of 8
+            config = dict(options.get("config_kwargs") or {})
+            config.setdefault("retries", {"total_max_attempts": 1})
+            options["config_kwargs"] = config
     try:
         return fsspec.core.url_to_fs(url, **options)
     except ImportError as exc:
