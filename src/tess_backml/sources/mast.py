@@ -44,7 +44,7 @@ def open_filesystem(url: str, storage_options=None):
         options.setdefault("skip_instance_cache", True)
         if "AWS_MAX_ATTEMPTS" not in os.environ:
             # a source tries again itself (MASTCubeSource.retries): botocore's own five
-            # attempts per try made an offline open take 28 s to say so, instead of 8
+            # attempts per try made an offline open take 28 s to say so, instead of 5
             config = dict(options.get("config_kwargs") or {})
             config.setdefault("retries", {"total_max_attempts": 1})
             options["config_kwargs"] = config
