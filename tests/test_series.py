@@ -69,3 +69,74 @@ def test_bad_input_gets_one_clear_error(tmp_path):
     (tmp_path / "text.fits").write_text("not FITS")
     with pytest.raises(TessBackmlError, match="cannot read"):
         read_series(tmp_path / "text.fits")
+
+
+PIPELINES = "real/ffi-pipelines/"
+PI_MEN = {  # one star (TIC 261136679, S1 camera 4 CCD 2) measured by four pipelines
+    "spoc": "real/lightcurves/tess2018206045859-s0001-0000000261136679-0120-s_lc.fits",
+    "tess-spoc": PIPELINES + "hlsp_tess-spoc_tess_phot_0000000261136679-s0001_tess_v1_lc.fits",
+    "tasoc": PIPELINES + "hlsp_tasoc_tess_ffi_tic00261136679-s0001-cam4-ccd2-c1800_tess_v05_ens-lc.fits",
+    "eleanor-lite": PIPELINES + "hlsp_gsfc-eleanor-lite_tess_ffi_s0001-0000000261136679_tess_v1.0_lc.fits",
+}
+
+
+def test_four_pipelines_measure_the_same_light_per_pixel_at_the_same_place():
+    series = {name: read_series(shared_file(path)) for name, path in PI_MEN.items()}
+    for name, s in series.items():
+        assert (s.sector, s.camera, s.ccd, s.kind) == (1, 4, 2, "light curve"), name
+        # the FFI pipelines are placed by their target's RA/Dec through tesswcs, SPOC by its aperture
+        assert abs(s.row - series["spoc"].row) < 3 and abs(s.column - series["spoc"].column) < 3, name
+        # per pixel: the summed backgrounds (SPOC, TESS-SPOC, TASOC) divided by their apertures
+        assert 60 < s.level < 120, name
+    spoc = series["spoc"].binned(30.0)
+    for name in ("tess-spoc", "tasoc", "eleanor-lite"):
+        other = series[name]
+        common = np.interp(other.time, spoc.time, spoc.sl)
+        inside = (other.time > spoc.time[0]) & (other.time < spoc.time[-1])
+        # the same scattered light, cadence by cadence, to a few e-/s
+        assert np.median(np.abs(other.sl[inside] - common[inside])) < 5, name
+        assert np.corrcoef(other.sl[inside], common[inside])[0, 1] > 0.8, name
+
+
+def test_tglc_light_curves_give_their_per_pixel_background():
+    path = shared_file(PIPELINES + "hlsp_tglc_tess_ffi_gaiaid-5707485527450614656-s0008-cam2-ccd4_tess_v2_llc.fits")
+    series = read_series(path)
+    assert (series.sector, series.camera, series.ccd) == (8, 2, 4)
+    with fits.open(path) as hdul:
+        background = hdul[1].data["background"]
+        good = np.isfinite(background) & ((hdul[1].data["TESS_flags"] & ~STRAY_LIGHT_BITS) == 0)
+    assert series.time.size == good.sum()
+    np.testing.assert_allclose(series.sl + series.level, background[good], rtol=1e-6)
+    assert series.sl.max() > 20 * series.level  # S8's scattered light, to ~30x the sky
+
+
+def test_an_early_tesscut_with_broken_corner_and_sector_keywords_is_placed_on_its_target():
+    """SECTOR is blank and 2CRV4P = -856: the sector comes from its FFI files' names and
+    the place from RA_OBJ/DEC_OBJ (its own WCS is off by ~1000 rows too)."""
+    path = shared_file("real/tess-s0001-4-3_107.27_-70.0_5x5_astrocut.fits")
+    series = read_series(path)
+    assert (series.sector, series.camera, series.ccd, series.kind) == (1, 4, 3, "cutout")
+    from tess_backml.series import place_on_ccd
+
+    row, column = place_on_ccd(1, 4, 3, 107.27, -70.0)
+    assert abs(series.row - row) < 2.5 and abs(series.column - column) < 2.5
+    assert series.time.size > 1200 and series.sl.max() > 50
+
+
+def test_every_shared_real_file_is_read_or_refused_in_one_line():
+    from conftest import SHARED_DATA
+
+    files = sorted((SHARED_DATA / "real").rglob("*")) if (SHARED_DATA / "real").is_dir() else []
+    files = [f for f in files if f.is_file()]
+    if not files:
+        pytest.skip("no shared real data")
+    read = 0
+    for path in files:
+        try:
+            series = read_series(path)
+        except TessBackmlError as exc:
+            assert "\n" not in str(exc) and str(path.name) in str(exc)
+            continue
+        assert series.time.size > 0 and np.all(np.isfinite(series.sl))
+        read += 1
+    assert read >= 38  # every light curve, pipeline product, cutout and TPF; the FFI and the CSV refused

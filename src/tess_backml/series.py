@@ -30,6 +30,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from .constants import (
+    FFI_SHAPE,
     FIRST_SCIENCE_COLUMN,
     FIRST_SCIENCE_ROW,
     QUALITY_FLAGS,
@@ -140,7 +141,14 @@ def make_series(sector, camera, ccd, row, column, time, values, error, quality, 
 
 
 def read_series(path) -> SLSeries:
-    """The scattered-light series of a SPOC light curve, SPOC TPF or TESScut/astrocut cutout."""
+    """The scattered-light series of a TESS light curve or pixel file.
+
+    Reads SPOC light curves and TESS-SPOC HLSPs (``SAP_BKG`` over the aperture), TASOC
+    HLSPs (``FLUX_BKG`` over the aperture), eleanor and eleanor-lite HLSPs (``FLUX_BKG``
+    per pixel), TGLC HLSPs (``background`` per pixel), SPOC TPFs (``FLUX_BKG``) and
+    TESScut/astrocut cutouts (their faintest pixels). Anything else is refused with one
+    :class:`~tess_backml.errors.FileFormatError`.
+    """
     from astropy.io import fits
 
     try:
@@ -152,9 +160,73 @@ def read_series(path) -> SLSeries:
                 return _pixel_file_series(path)
             if "SAP_FLUX" in columns:
                 return _light_curve_series(path, hdul)
+            pipeline = _hlsp_pipeline(hdul)
+            if pipeline is not None:
+                return _hlsp_series(path, hdul, pipeline)
     except OSError as exc:
         raise TessBackmlError(f"cannot read {path}: {exc}") from None
-    raise FileFormatError(f"{path} is neither a SPOC light curve nor a target pixel file")
+    except TessBackmlError:
+        raise
+    except (KeyError, ValueError, TypeError, IndexError) as exc:  # a file of a known kind with parts missing
+        raise FileFormatError(f"{path}: cannot read its background ({exc})") from None
+    raise FileFormatError(
+        f"{path} is none of the light curves tess-backml reads (SPOC, TESS-SPOC, TASOC, eleanor, TGLC) "
+        "nor a target pixel file"
+    )
+
+
+#: FFI pipelines' light curves without SPOC's layout: how each gives its background.
+#: ``per_pixel`` False means the column is summed over the aperture (HDU ``aperture``,
+#: bit value 2 = in the aperture, as SPOC's).
+HLSP_BACKGROUNDS = {
+    "tasoc": {"column": "FLUX_BKG", "time": "TIME", "quality": "QUALITY", "per_pixel": False, "aperture": "APERTURE"},
+    "eleanor": {"column": "FLUX_BKG", "time": "TIME", "quality": "QUALITY", "per_pixel": True},
+    "tglc": {"column": "background", "time": "time", "quality": "TESS_flags", "per_pixel": True},
+}
+
+
+def _hlsp_pipeline(hdul):
+    header = hdul[0].header
+    origin = str(header.get("ORIGIN", "")).upper()
+    columns = hdul[1].columns.names
+    if "TASOC" in origin and "FLUX_BKG" in columns:
+        return "tasoc"
+    if "TGLC" in origin and "background" in columns:
+        return "tglc"
+    if ("eleanor" in str(header.get("GITHUB", "")).lower() or "POSTCARD" in header) and "FLUX_BKG" in columns:
+        return "eleanor"
+    return None
+
+
+def _hlsp_series(path, hdul, pipeline) -> SLSeries:
+    layout = HLSP_BACKGROUNDS[pipeline]
+    header, data = hdul[0].header, hdul[1].data
+    values = np.asarray(data[layout["column"]], float)
+    if not layout["per_pixel"]:
+        aperture = np.asarray(hdul[layout["aperture"]].data)
+        npix = int(((aperture & 2) > 0).sum())
+        if npix == 0:
+            raise FileFormatError(f"{path}: its aperture has no pixel")
+        values = values / npix
+    sector, camera, ccd = int(header["SECTOR"]), int(header["CAMERA"]), int(header["CCD"])
+    row, column = place_on_ccd(sector, camera, ccd, header["RA_OBJ"], header["DEC_OBJ"], path)
+    return make_series(sector, camera, ccd, row, column, data[layout["time"]], values, np.zeros(values.size),
+                       data[layout["quality"]], path, "light curve")
+
+
+def place_on_ccd(sector, camera, ccd, ra, dec, source="the target") -> tuple[float, float]:
+    """1-based CCD (row, column) of a sky position, through ``tesswcs``' WCS of the sector."""
+    from astropy.coordinates import SkyCoord
+
+    from .geometry import CameraGeometry
+
+    x, y = CameraGeometry(sector, camera).wcs(ccd).world_to_pixel(SkyCoord(float(ra), float(dec), unit="deg"))
+    row, column = float(y) + 1, float(x) + 1
+    if not (FIRST_SCIENCE_ROW - 10 <= row <= FIRST_SCIENCE_ROW + SCIENCE_SIZE + 10
+            and FIRST_SCIENCE_COLUMN - 10 <= column <= FIRST_SCIENCE_COLUMN + SCIENCE_SIZE + 10):
+        raise FileFormatError(f"{source}: RA {ra:.4f} Dec {dec:.4f} is not on sector {sector} camera {camera} "
+                              f"CCD {ccd} (it lands at row {row:.0f}, column {column:.0f})")
+    return row, column
 
 
 def _light_curve_series(path, hdul) -> SLSeries:
@@ -183,6 +255,13 @@ def _pixel_file_series(path) -> SLSeries:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         tpf = lk.read(path, quality_bitmask="none")
+    return tpf_series(tpf, path)
+
+
+def tpf_series(tpf, source="TPF") -> SLSeries:
+    """The scattered-light series of a lightkurve TPF or cutout (its own evidence of the
+    light): the median of its ``FLUX_BKG`` over its pixels, or, where that is all zero
+    (TESScut), the median of its faintest pixels (see the module's notes)."""
     row0, col0 = tpf_corner(tpf)
     data = tpf.hdu[1].data
     background = np.asarray(data["FLUX_BKG"], float) if "FLUX_BKG" in data.columns.names else None
@@ -198,8 +277,32 @@ def _pixel_file_series(path) -> SLSeries:
         values, kind = np.nanmedian(flux[:, used], axis=1), "cutout"
         error = np.nanmedian(np.asarray(data["FLUX_ERR"], float)[:, used], axis=1) / np.sqrt(used.sum())
     rows, cols = np.nonzero(used)
-    return make_series(tpf.sector, tpf.camera, tpf.ccd, row0 + rows.mean(), col0 + cols.mean(), data["TIME"],
-                       values, error, data["QUALITY"], path, kind)
+    return make_series(tpf_sector(tpf), tpf.camera, tpf.ccd, row0 + rows.mean(), col0 + cols.mean(), data["TIME"],
+                       values, error, data["QUALITY"], source, kind)
+
+
+def tpf_sector(tpf) -> int:
+    """A TPF's sector: its ``SECTOR`` keyword, else (astrocut cutouts may leave it blank) the
+    sector named by its FFI files (``-s0001-``), else the sector its times fall in."""
+    import re
+
+    sector = tpf.hdu[0].header.get("SECTOR")
+    if isinstance(sector, (int, np.integer)) and sector > 0:
+        return int(sector)
+    data = tpf.hdu[1].data
+    if "FFI_FILE" in data.columns.names and len(data):
+        found = re.search(r"-s(\d{4})-", str(data["FFI_FILE"][0]))
+        if found:
+            return int(found.group(1))
+    from .geometry import sector_pointings
+
+    time = np.asarray(data["TIME"], float)
+    middle = float(np.nanmedian(time)) + 2457000.0 if np.isfinite(time).any() else np.nan
+    pointings = sector_pointings()
+    inside = (np.asarray(pointings["Start"]) <= middle) & (np.asarray(pointings["End"]) >= middle)
+    if not inside.any():
+        raise TessBackmlError("the TPF names no sector (SECTOR keyword) and its times fall in none")
+    return int(np.asarray(pointings["Sector"])[inside][0])
 
 
 # --------------------------------------------------------------------------- TPFs and cutouts
@@ -219,7 +322,11 @@ def tpf_corner(tpf) -> tuple[int, int]:
             row, column = header[row_key], header[col_key]
             if not isinstance(row, (int, np.integer)) or not isinstance(column, (int, np.integer)):
                 raise TessBackmlError(f"the TPF's corner keywords {row_key}/{col_key} are not integers")
-            return int(row), int(column)
+            if 1 <= row <= FFI_SHAPE[0] and 1 <= column <= FFI_SHAPE[1]:
+                return int(row), int(column)
+            # early TESScut files wrote nonsense corners (e.g. 2CRV4P = -856): their WCS still places them
+            log.info("the TPF's corner keywords (row %d, column %d) are off the CCD: placing it by its WCS", row, column)
+            break
     from .geometry import CameraGeometry
 
     try:
@@ -228,15 +335,26 @@ def tpf_corner(tpf) -> tuple[int, int]:
         raise TessBackmlError(
             f"the TPF has no corner keywords (2CRV4P/1CRV4P) and no usable WCS to place it ({exc})"
         ) from None
-    x, y = CameraGeometry(tpf.sector, tpf.camera).wcs(tpf.ccd).world_to_pixel(sky)
+    x, y = CameraGeometry(tpf_sector(tpf), tpf.camera).wcs(tpf.ccd).world_to_pixel(sky)
     x, y = float(x), float(y)
-    if abs(x - round(x)) > 0.25 or abs(y - round(y)) > 0.25:
-        raise TessBackmlError(
-            "the TPF has no corner keywords (2CRV4P/1CRV4P) and its WCS does not land on a whole pixel "
-            f"of sector {tpf.sector} camera {tpf.camera} CCD {tpf.ccd} (column {x + 1:.2f}, row {y + 1:.2f})"
-        )
-    log.info("TPF placed through its WCS (no corner keywords): row %d, column %d", round(y) + 1, round(x) + 1)
-    return int(round(y)) + 1, int(round(x)) + 1
+    if abs(x - round(x)) <= 0.25 and abs(y - round(y)) <= 0.25:
+        log.info("TPF placed through its WCS (no corner keywords): row %d, column %d", round(y) + 1, round(x) + 1)
+        return int(round(y)) + 1, int(round(x)) + 1
+    return _corner_from_target(tpf, f"its WCS does not land on a whole pixel (column {x + 1:.2f}, row {y + 1:.2f})")
+
+
+def _corner_from_target(tpf, why: str) -> tuple[int, int]:
+    """The corner of a cutout centred on its target (``RA_OBJ``/``DEC_OBJ``), as TESScut
+    centres them: the last resort for early TESScut files, whose corner keywords and
+    WCS can both be wrong."""
+    header = tpf.hdu[0].header
+    nrows, ncols = tpf.hdu[1].data["FLUX"].shape[1:]
+    if "RA_OBJ" not in header or "DEC_OBJ" not in header:
+        raise TessBackmlError(f"the TPF has no usable corner keywords (2CRV4P/1CRV4P), {why}, and no target "
+                              "position (RA_OBJ/DEC_OBJ) to place it")
+    row, column = place_on_ccd(tpf_sector(tpf), tpf.camera, tpf.ccd, header["RA_OBJ"], header["DEC_OBJ"])
+    log.info("TPF placed on its target position (%s): centre row %.1f, column %.1f", why, row, column)
+    return int(round(row - (nrows - 1) / 2)), int(round(column - (ncols - 1) / 2))
 
 
 def check_tpf(tpf):
