@@ -79,8 +79,6 @@ def test_model_file_records_what_it_was_trained_on(trained_model, small_training
 
 @pytest.mark.parametrize("kind", [RidgeModel, NeuralNetModel, GradientBoostingModel])
 def test_every_model_kind_round_trips_through_its_file(kind, small_training_set, tmp_path):
-    if kind is GradientBoostingModel:
-        pytest.importorskip("sklearn")
     data = TrainingSet([small_training_set])
     rng = np.random.default_rng(1)
     rows = rng.choice(np.flatnonzero(data.valid), 4000, replace=False)

@@ -59,7 +59,7 @@ print(training_file)
 # `train_model` trains the main model (`"nn"`, a small neural network gated by
 # whether each body is above the sunshade) and the ridge baseline on the first orbit;
 # the second orbit is held out. `"gbt"` trains gradient-boosted trees instead
-# (scikit-learn, the `[ml]` extra).
+# (LightGBM, a core dependency).
 
 # %%
 model, baseline, meta = train_model([training_file], kind="nn", train_orbit=1, progress=False)

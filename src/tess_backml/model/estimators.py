@@ -1,9 +1,12 @@
 """Models from features to scattered light: a ridge baseline, a small neural network
 and gradient-boosted trees.
 
-Every model is plain arrays (:meth:`SLModel.to_arrays` / :meth:`SLModel.from_arrays`)
-and predicts with numpy alone, so model files load without executing code and
-need neither scikit-learn nor a GPU. The network is the main model: it is as
+Every model is plain arrays (:meth:`SLModel.to_arrays` / :meth:`SLModel.from_arrays`),
+so model files load without executing code: the ridge and the network predict with
+numpy, the trees with LightGBM from its own text model format. The network's Adam
+optimiser is written here because its per-body gating (a branch per body, multiplied
+by that body's lit solid angle) is not a layer that scikit-learn's MLP offers, and a
+deep-learning framework would be a large dependency for 600 weights. The network is the main model: it is as
 accurate as the trees here and, unlike them, smooth in its inputs, so corrected
 light curves gain no steps (trees predict piecewise-constant values).
 
@@ -16,7 +19,6 @@ from __future__ import annotations
 
 import logging
 
-import numba
 import numpy as np
 
 from ..errors import TessBackmlError
@@ -277,100 +279,72 @@ class NeuralNetModel(SLModel):
 
 
 class GradientBoostingModel(SLModel):
-    """Gradient-boosted trees (scikit-learn's histogram GBT for training, needs
-    ``pip install 'tess-backml[ml]'``), stored as node arrays and evaluated in numpy."""
+    """Gradient-boosted trees, trained and evaluated by LightGBM.
+
+    LightGBM keeps its trees in a plain-text model format that it loads without pickle
+    and predicts from quickly; the model file stores that text as a string array.
+    The target is ``asinh(SL / 10 e-/s)`` (see the module docstring), so an ``"l2"``
+    objective fits a geometric-mean-like level and ``"quantile"`` (with ``alpha``) a
+    quantile of the SL itself (quantiles survive the monotone transform).
+
+    Parameters
+    ----------
+    max_iter, learning_rate, max_leaf_nodes, min_samples_leaf, l2_regularization
+        Number of trees, shrinkage, leaves per tree, samples per leaf, L2 penalty on
+        leaf values (the names of the scikit-learn estimator this replaced).
+    objective : {"l2", "quantile"}
+    alpha : float
+        The quantile, with ``objective="quantile"``.
+    seed : int
+        LightGBM is run deterministically with this seed.
+    """
 
     kind = "gbt"
 
-    def __init__(self, max_iter: int = 300, learning_rate: float = 0.1, max_leaf_nodes: int = 63, seed: int = 0, **options):
+    def __init__(self, max_iter: int = 300, learning_rate: float = 0.1, max_leaf_nodes: int = 63, seed: int = 0,
+                 min_samples_leaf: int = 20, l2_regularization: float = 0.0, objective: str = "l2", alpha: float = 0.5):
         super().__init__()
-        # options: other HistGradientBoostingRegressor settings (min_samples_leaf, l2_regularization, ...)
-        self.params = {"max_iter": max_iter, "learning_rate": learning_rate, "max_leaf_nodes": max_leaf_nodes, **options}
-        self.seed = seed
+        self.rounds = int(max_iter)
+        self.params = {
+            "objective": objective, "alpha": float(alpha), "learning_rate": float(learning_rate),
+            "num_leaves": int(max_leaf_nodes), "min_data_in_leaf": int(min_samples_leaf),
+            "lambda_l2": float(l2_regularization), "seed": int(seed), "deterministic": True,
+            "force_row_wise": True, "num_threads": 2, "verbose": -1,
+        }
+        self.booster = None
 
-    def fit(self, features, sl, progress=False):
-        try:
-            from sklearn.ensemble import HistGradientBoostingRegressor
-        except ImportError:
-            raise TessBackmlError("training gradient-boosted trees needs scikit-learn: pip install 'tess-backml[ml]'") from None
-        x = self._standardise(features, fit=True)
-        regressor = HistGradientBoostingRegressor(early_stopping=False, random_state=self.seed, **self.params)
-        regressor.fit(x, to_target(sl))
-        self.baseline = float(np.ravel(regressor._baseline_prediction)[0])
-        trees = [predictors[0].nodes for predictors in regressor._predictors]
-        self.offsets = np.cumsum([0] + [len(t) for t in trees[:-1]]).astype(np.int64)
-        nodes = np.concatenate(trees)
-        self.feature = nodes["feature_idx"].astype(np.int64)
-        self.threshold = nodes["num_threshold"].astype(np.float64)
-        self.left = nodes["left"].astype(np.int64)
-        self.right = nodes["right"].astype(np.int64)
-        self.leaf = nodes["is_leaf"].astype(bool)
-        self.value = nodes["value"].astype(np.float64)
-        # the exported trees must predict what scikit-learn's do
-        sample = x[:2000].astype(np.float64)
-        ours = _walk_trees(sample, self.offsets, self.feature, self.threshold, self.left, self.right, self.leaf, self.value)
-        if not np.allclose(ours + self.baseline, regressor.predict(sample), rtol=1e-9, atol=1e-9):
-            raise TessBackmlError("exporting the gradient-boosted trees failed: their predictions differ from scikit-learn's")
+    def fit(self, features, sl, progress=False, weight=None):
+        import lightgbm
+
+        raw = np.asarray(features, np.float32)
+        self._standardise(raw, fit=True)  # kept for the feature-count checks of model files
+        data = lightgbm.Dataset(raw, to_target(np.clip(sl, 0, None)), weight=weight, params={"verbose": -1})
+        self.booster = lightgbm.train(self.params, data, num_boost_round=self.rounds)
         return self
 
     def _predict(self, raw):
-        x = self._standardise(raw).astype(np.float64)
-        total = _walk_trees(x, self.offsets, self.feature, self.threshold, self.left, self.right, self.leaf, self.value)
-        return from_target(total + self.baseline)
+        return from_target(self.booster.predict(raw, num_threads=2))
 
     def to_arrays(self):
-        return {
-            **super().to_arrays(),
-            "baseline": np.float64(self.baseline),
-            "offsets": self.offsets,
-            "feature": self.feature,
-            "threshold": self.threshold,
-            "left": self.left,
-            "right": self.right,
-            "leaf": self.leaf,
-            "value": self.value,
-        }
+        return {**super().to_arrays(), "lightgbm_model": np.asarray(self.booster.model_to_string())}
 
     @classmethod
     def from_arrays(cls, arrays):
+        import lightgbm
+
         model = super().from_arrays(arrays)
-        model.baseline = float(arrays["baseline"])
-        for key in ("offsets", "feature", "threshold", "left", "right", "leaf", "value"):
-            setattr(model, key, np.asarray(arrays[key]))
-        n = model.feature.size
-        inner = ~model.leaf
-        if (
-            any(getattr(model, k).size != n for k in ("threshold", "left", "right", "leaf", "value"))
-            or np.any(model.offsets < 0)
-            or np.any(model.offsets >= max(n, 1))
-            or np.any(model.feature[inner] < 0)
-            or np.any(model.feature[inner] >= model.mean.size)
-        ):
-            raise TessBackmlError("model file: inconsistent tree arrays")
-        # children must point forward within their tree, so evaluation always ends
-        ends = np.append(model.offsets[1:], n)
-        tree_end = np.repeat(ends, np.diff(np.append(model.offsets, n)))
-        local = np.arange(n) - np.repeat(model.offsets, np.diff(np.append(model.offsets, n)))
-        for child in (model.left, model.right):
-            target = child + (np.arange(n) - local)
-            if np.any(inner & ((child <= local) | (target >= tree_end))):
-                raise TessBackmlError("model file: tree nodes point outside their tree")
+        if "lightgbm_model" not in arrays:
+            raise TessBackmlError("model file: trees of an older tess-backml (before LightGBM): retrain them")
+        text = arrays["lightgbm_model"]
+        if text.dtype.kind != "U" or text.ndim != 0:
+            raise TessBackmlError("model file: the trees are not a LightGBM model text")
+        try:
+            model.booster = lightgbm.Booster(model_str=str(text))
+        except lightgbm.basic.LightGBMError as exc:
+            raise TessBackmlError(f"model file: LightGBM cannot read its trees ({str(exc).splitlines()[0]})") from None
+        if model.booster.num_feature() != np.asarray(model.mean).size:
+            raise TessBackmlError("model file: the trees' feature count does not match the feature set")
         return model
-
-
-@numba.njit(parallel=True, cache=True)
-def _walk_trees(x, offsets, feature, threshold, left, right, leaf, value):
-    """Sum of the trees' leaf values for each sample (children index within their tree)."""
-    out = np.zeros(x.shape[0])
-    for i in numba.prange(x.shape[0]):
-        total = 0.0
-        for offset in offsets:
-            node = offset
-            while not leaf[node]:
-                node = offset + (left[node] if x[i, feature[node]] <= threshold[node] else right[node])
-            total += value[node]
-        out[i] = total
-    return out
 
 
 MODELS = {cls.kind: cls for cls in (RidgeModel, NeuralNetModel, GradientBoostingModel)}
