@@ -142,18 +142,10 @@ def build_cubes(
     specs = _pending(targets, out_dir, out_file, overwrite, settings)
     if not specs:
         return []
-    if client is None:
-        prepared = ((spec, _prepare_task(spec)) for spec in specs)
-    else:
-        from distributed import as_completed
-
-        futures = {client.submit(_prepare_task, {k: v for k, v in spec.items() if k != "out"}, pure=False): spec for spec in specs}
-        prepared = ((futures[f], f) for f in as_completed(futures))
-
     written = []
     bar = tqdm(total=len(specs), desc="cubes", unit="cube", disable=not progress)
     started, frames_done = time.perf_counter(), 0
-    for spec, handle in prepared:
+    for spec, handle in _prepared(specs, client):
         cube = handle if client is None else handle.result()
         cube.progress = progress and client is None
         outputs = _build_prepared(cube, spec, client, handle, resume, (time_bin, adaptive), dataset)
@@ -169,6 +161,18 @@ def build_cubes(
         bar.write(message)
     bar.close()
     return written
+
+
+def _prepared(specs, client):
+    """(spec, prepared cube) in this process, or (spec, future of it) on the cluster as
+    each is ready: a sector's plan (darkness, statics) is its own task."""
+    if client is None:
+        return ((spec, _prepare_task(spec)) for spec in specs)
+    from distributed import as_completed
+
+    futures = {client.submit(_prepare_task, {k: v for k, v in spec.items() if k != "out"}, pure=False): spec
+               for spec in specs}
+    return ((futures[f], f) for f in as_completed(futures))
 
 
 def _pending(targets, out_dir, out_file, overwrite, settings) -> list:

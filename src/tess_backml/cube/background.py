@@ -75,6 +75,24 @@ def computed_units(cube, todo, client=None, remote=None):
     bar.close()
 
 
+def resumed_and_computed_units(cube, checkpoint=None, client=None, remote=None):
+    """(unit, result) of every work unit of a prepared cube: first those ``checkpoint``
+    holds, then the others as they are computed (and saved to ``checkpoint``)."""
+    todo_units = cube.work_units()
+    resumed = set()
+    for unit, result in checkpoint.load_all(todo_units) if checkpoint is not None else ():
+        resumed.add(unit)
+        yield unit, result
+    if resumed:
+        log.info("resumed %d of %d work units from %s", len(resumed), len(todo_units), checkpoint.directory)
+    todo = [unit for unit in todo_units if unit not in resumed]
+    log.info("computing %d work units", len(todo))
+    for unit, result in computed_units(cube, todo, client, remote):
+        if checkpoint is not None:
+            checkpoint.save(unit, result)
+        yield unit, result
+
+
 class BackgroundCube:
     """Build the scattered-light cube of a sector/camera/CCD from its FFIs.
 
@@ -246,20 +264,9 @@ class BackgroundCube:
             units.sparse_cube(self.pooling, self.scatter_cube, self.scatter_err_cube, self.pixel_counts)
             self.finish()
             return
-        todo_units = self.work_units()
         # each result goes into the cube as it comes (units do not depend on each other's
         # order), so the results of a whole sector are never held beside the cube
-        resumed = set()
-        for unit, result in checkpoint.load_all(todo_units) if checkpoint is not None else ():
-            self.apply_unit(unit, result)
-            resumed.add(unit)
-        if resumed:
-            log.info("resumed %d of %d work units from %s", len(resumed), len(todo_units), checkpoint.directory)
-        todo = [unit for unit in todo_units if unit not in resumed]
-        log.info("computing %d work units", len(todo))
-        for unit, result in computed_units(self, todo, client, remote):
-            if checkpoint is not None:
-                checkpoint.save(unit, result)
+        for unit, result in resumed_and_computed_units(self, checkpoint, client, remote):
             self.apply_unit(unit, result)
         self.finish()
 

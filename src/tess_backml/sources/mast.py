@@ -168,34 +168,8 @@ class MASTCubeSource(FFISource):
 
     # ------------------------------------------------------------------ headers
     def _parse(self):
-        def fail(reason):
-            raise FileFormatError(f"{self.url} is not a usable MAST FFI cube: {reason}")
-
-        try:
-            size = self._retrying(lambda: self._fs.size(self._path), "opening")
-        except FileNotFoundError:
-            raise TessBackmlError(f"no such cube file: {self.url}") from None
-
-        def headers():
-            with self._fs.open(self._path, "rb", block_size=2**16, cache_type="readahead") as handle:
-                with fits.open(handle, lazy_load_hdus=True, memmap=False, cache=False) as hdul:
-                    if len(hdul) < 3 or not isinstance(hdul[2], fits.BinTableHDU):
-                        fail("no per-frame table after the image")
-                    table = hdul[2].data
-                    return (
-                        hdul[0].header.copy(),
-                        hdul[1].header.copy(),
-                        hdul.fileinfo(1)["datLoc"],
-                        {name.upper(): np.array(table[name]) for name in table.columns.names},
-                    )
-
-        try:
-            primary, image_header, data_offset, columns = self._retrying(headers, "reading the headers of")
-        except (OSError, IndexError, TypeError, KeyError, ValueError) as exc:
-            if isinstance(exc, TessBackmlError):
-                raise
-            fail(f"{type(exc).__name__}: {exc} (truncated or not FITS?)")
-
+        size, primary, image_header, data_offset, columns = read_cube_headers(self._fs, self._path, self.url,
+                                                                              self._retrying)
         self.__dict__.update(_cube_layout(self.url, size, primary, image_header, data_offset, columns))
         log.debug("opened %s: %d frames, data at byte %d", self.url, self._nframes, data_offset)
 
@@ -385,6 +359,41 @@ class MASTCubeSource(FFISource):
                 flux[:, i] = series[:, 0]
                 error[:, i] = series[:, 1]
         return flux, error
+
+
+def read_cube_headers(fs, path, url, retrying) -> tuple:
+    """The size, primary and image headers, data offset and per-frame table columns of
+    the cube at ``path`` on the fsspec filesystem ``fs``, read without touching its
+    pixels; ``retrying(call, what)`` retries transient errors (remote files)."""
+
+    def fail(reason):
+        raise FileFormatError(f"{url} is not a usable MAST FFI cube: {reason}")
+
+    try:
+        size = retrying(lambda: fs.size(path), "opening")
+    except FileNotFoundError:
+        raise TessBackmlError(f"no such cube file: {url}") from None
+
+    def headers():
+        with fs.open(path, "rb", block_size=2**16, cache_type="readahead") as handle:
+            with fits.open(handle, lazy_load_hdus=True, memmap=False, cache=False) as hdul:
+                if len(hdul) < 3 or not isinstance(hdul[2], fits.BinTableHDU):
+                    fail("no per-frame table after the image")
+                table = hdul[2].data
+                return (
+                    hdul[0].header.copy(),
+                    hdul[1].header.copy(),
+                    hdul.fileinfo(1)["datLoc"],
+                    {name.upper(): np.array(table[name]) for name in table.columns.names},
+                )
+
+    try:
+        primary, image_header, data_offset, columns = retrying(headers, "reading the headers of")
+    except (OSError, IndexError, TypeError, KeyError, ValueError) as exc:
+        if isinstance(exc, TessBackmlError):
+            raise
+        fail(f"{type(exc).__name__}: {exc} (truncated or not FITS?)")
+    return size, primary, image_header, data_offset, columns
 
 
 def _transient(error: Exception) -> bool:
