@@ -246,6 +246,35 @@ def test_horizons_reader_refuses_what_it_cannot_interpret(tmp_path, spice, mutat
         geometry.HorizonsEphemeris(path)
 
 
+def test_horizons_later_layout_is_read_like_the_first(tmp_path, spice):
+    """Horizons' later layout: every header line (``$$SOE`` too) starts with ``# ``, no
+    ``$$EOE``, and a short column line without VX, VY, VZ above rows that hold them."""
+    jd, xyz = _spice_table(spice, "EARTH")
+    first = tmp_path / "first.csv"
+    first.write_text(horizons_text(jd, xyz))
+    text = horizons_text(jd, xyz).replace("X, Y, Z, LT", "X, Y, Z, VX, VY, VZ, LT")
+    head, _, body = text.partition("$$SOE\n")
+    rows = []
+    for line in body.splitlines():
+        if line.startswith("$$EOE"):
+            break
+        fields = line.split(", ")
+        rows.append(", ".join(fields[:5] + ["9.9E+09", "-9.9E+09", "9.9E+09"] + fields[5:]))
+    later = tmp_path / "later.csv"
+    later.write_text("".join("# " + line + "\n" for line in (head + "$$SOE").splitlines())
+                     + "JDTDB,Calendar Date (TDB),X,Y,Z,LT,RG,RR,\n" + "\n".join(rows) + "\n")
+    a, b = geometry.HorizonsEphemeris(first), geometry.HorizonsEphemeris(later)
+    np.testing.assert_array_equal(a.jd_tdb, b.jd_tdb)
+    np.testing.assert_allclose(a.position_km, b.position_km, rtol=1e-12)
+
+
+def test_the_shared_2026_table_is_read():
+    table = geometry.HorizonsEphemeris(shared_file("ephemeris-2026/20260401_tess_ephem.csv"))
+    assert table.btjd_range == pytest.approx((4131.5, 4698.5))
+    # TESS is about 1 au from the barycentre: the columns read are X, Y, Z, not the velocities
+    assert np.all(np.abs(np.linalg.norm(table.position_km, axis=1) / geometry.AU_KM - 1) < 0.03)
+
+
 def test_times_outside_an_ephemeris_say_what_is_covered(tmp_path, spice):
     with pytest.raises(EphemerisRangeError, match=r"outside the span.*BTJD 1401\.\d+ to 1439\.\d+.*Horizons"):
         spice.body_vectors(np.array([2458330.0]))

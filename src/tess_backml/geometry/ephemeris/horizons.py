@@ -123,12 +123,14 @@ def parse_horizons_vectors(text: str, source: str = "table") -> dict:
     def fail(reason):
         raise FileFormatError(f"{source} is not a usable JPL Horizons vector table: {reason}")
 
-    lines = [line[1:].strip() if line.lstrip().startswith("#") else line.strip() for line in text.splitlines()]
+    # Horizons' later layout starts every header line, $$SOE included, with "# " and
+    # writes no $$EOE: the data then run to the end of the file
+    lines = [line.lstrip()[1:].strip() if line.lstrip().startswith("#") else line.strip() for line in text.splitlines()]
     try:
         start = lines.index("$$SOE")
-        stop = lines.index("$$EOE", start)
     except ValueError:
-        fail("no $$SOE/$$EOE markers around the data")
+        fail("no $$SOE marker before the data")
+    stop = lines.index("$$EOE", start) if "$$EOE" in lines[start:] else len(lines)
     header = _parse_header(lines[:start], fail)
     values = _parse_rows(lines, start, stop, fail)
     position = values[:, 1:] * header["scale"]
@@ -193,11 +195,10 @@ def _parse_header(header, fail) -> dict:
 def _parse_rows(lines, start, stop, fail) -> np.ndarray:
     """(n, 4) JDTDB, X, Y, Z values between ``$$SOE`` and ``$$EOE``, sorted in time.
 
-    The column line is the last header line naming JDTDB, or one among the data."""
-    columns = next(
-        ([name.strip().upper() for name in line.split(",")] for line in reversed(lines[:start]) if "JDTDB" in line.upper()),
-        None,
-    )
+    The column line is the last line naming JDTDB (in the header or among the data)
+    that has as many fields as the rows: the later layout repeats a shorter column
+    line (without VX, VY, VZ) above rows that hold them."""
+    candidates = [[name.strip().upper() for name in line.split(",")] for line in lines[:start] if "JDTDB" in line.upper()]
     rows = []
     for number, line in enumerate(lines[start + 1 : stop], start=start + 2):
         if not line:
@@ -207,12 +208,14 @@ def _parse_rows(lines, start, stop, fail) -> np.ndarray:
             float(fields[0])
         except ValueError:
             if "JDTDB" in fields[0].upper():
-                columns = [name.upper() for name in fields]
+                candidates.append([name.upper() for name in fields])
                 continue
             fail(f"line {number} is not a data row: {line[:60]!r}")
         rows.append((number, fields))
-    if columns is None:
+    if not candidates:
         fail("no column line (JDTDB, ..., X, Y, Z, ...)")
+    width = len(rows[0][1]) if rows else 0
+    columns = next((c for c in reversed(candidates) if len(c) == width), candidates[-1])
     try:
         index = [columns.index(name) for name in ("JDTDB", "X", "Y", "Z")]
     except ValueError:
