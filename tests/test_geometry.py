@@ -1,5 +1,7 @@
 """Earth/Moon geometry: tests that fail if the geometry is wrong."""
 
+import os
+
 import numpy as np
 import pytest
 from astropy.coordinates import CartesianRepresentation, SkyCoord
@@ -379,3 +381,46 @@ def test_per_pixel_maps_for_one_sector_of_each_table(name):
     spread = maps["earth_angle"].max(axis=(1, 2)) - maps["earth_angle"].min(axis=(1, 2))
     assert np.all((spread > 5) & (spread < 20))  # a 12-degree CCD seen from far away
     assert 0.3 < maps["earth_angular_size"].min() and maps["earth_angular_size"].max() < 12
+
+
+def _angle_deg(a, b):
+    return np.degrees(np.arctan2(np.linalg.norm(np.cross(a, b), axis=1), np.einsum("ij,ij->i", a, b)))
+
+
+def test_the_shipped_ephemeris_matches_every_horizons_table_it_was_built_from():
+    from tess_backml.geometry.ephemeris.shipped import SHIPPED_FILE
+
+    shipped = geometry.ShippedEphemeris()
+    assert os.path.getsize(SHIPPED_FILE) < 5e6  # what it adds to the wheel
+    shared_file("ephemeris-2026/20260401_tess_ephem.csv")  # skips without the shared data
+    tables = [t for folder in ("ephemeris", "ephemeris-2026") for t in geometry.HorizonsDirectory(SHARED_DATA / folder).tables]
+    assert sorted(shipped.sources) == sorted(os.path.basename(t.path) for t in tables)
+    by_name = {os.path.basename(t.path): t for t in tables}
+    rng = np.random.default_rng(4)
+    for start, stop, _, name in shipped.segments:  # where tables overlap, the latest is used
+        table = by_name[name]
+        jd = np.sort(rng.uniform(start, stop, 3000))  # between the rows, where the splines differ most
+        assert set(shipped.source_of(jd[1:-1])) == {name}
+        ours, theirs = shipped.body_vectors(jd), table.body_vectors(jd)
+        for body in ("earth", "moon"):
+            assert _angle_deg(ours.body(body), theirs.body(body)).max() < 0.001, (name, body)
+            np.testing.assert_allclose(np.linalg.norm(ours.body(body), axis=1), np.linalg.norm(theirs.body(body), axis=1),
+                                       rtol=1e-4)
+    # every sector of the tables' span is covered, whole
+    pointings = geometry.sector_pointings()
+    for sector, begin, end in zip(pointings["Sector"], pointings["Start"], pointings["End"]):
+        if 1 <= sector <= 98 or 103 <= sector <= 122:
+            assert shipped.covers([begin, end]), sector
+
+
+def test_every_command_finds_real_geometry_offline_without_an_option(monkeypatch, tmp_path, capsys):
+    from tess_backml.cli import main
+    from tess_backml.geometry.ephemeris import EPHEMERIS_ENVIRONMENT
+
+    monkeypatch.delenv(EPHEMERIS_ENVIRONMENT, raising=False)
+    for sector in (1, 30, 60, 98, 110):
+        assert main(["-q", "vectors", "--sector", str(sector), "--camera", "2", "--out", str(tmp_path / "v.csv")]) == 0
+    assert main(["-q", "vectors", "--sector", "100", "--camera", "2", "--out", str(tmp_path / "v100.csv")]) == 2
+    error = capsys.readouterr().err
+    assert "BTJD 1270.5-4071.5, 4131.5-4698.5" in error and "--ephemeris horizons" in error and len(error.splitlines()) == 1
+    assert not (tmp_path / "v100.csv").exists()

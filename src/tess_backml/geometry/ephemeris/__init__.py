@@ -10,8 +10,12 @@
   read from the table that covers it;
   :class:`OnlineHorizons` (``online``): tables fetched from JPL Horizons with astroquery
   when times call for them, kept in the user cache.
+* :class:`ShippedEphemeris` (``shipped``): the Horizons tables of Sectors 1-98 and
+  103-122, shipped inside the package.
 
-``TESS_BACKML_EPHEMERIS`` names the default: a table or a directory of tables.
+The default (:func:`default_ephemeris`) is the SPICE test kernels where they cover the
+times (Sector 4), else the shipped tables, offline; ``TESS_BACKML_EPHEMERIS`` names
+another default (a table or a directory of tables), and an explicit ephemeris wins.
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ from .base import BodyVectors, Ephemeris
 from .collection import HorizonsDirectory
 from .horizons import HorizonsEphemeris, parse_horizons_vectors
 from .online import OnlineHorizons
+from .shipped import FirstCovering, ShippedEphemeris, shipped_ephemeris
 from .spice import SpiceEphemeris
 
 #: Environment variable naming the default ephemeris: a Horizons table or a directory of them.
@@ -37,16 +42,17 @@ def _cached(path: str) -> Ephemeris:
 
 def default_ephemeris() -> Ephemeris:
     """The ephemeris used when none is given: the table or directory of tables that
-    ``TESS_BACKML_EPHEMERIS`` names, else SPICE (its test kernels when they suffice)."""
+    ``TESS_BACKML_EPHEMERIS`` names, else the SPICE test kernels where they cover the
+    times and the shipped tables elsewhere (all offline)."""
     path = os.environ.get(EPHEMERIS_ENVIRONMENT)
     if path:
         return _cached(os.path.abspath(path))
-    return _spice_auto()
+    return _offline_default()
 
 
 @functools.lru_cache(maxsize=1)
-def _spice_auto() -> SpiceEphemeris:
-    return SpiceEphemeris("auto")
+def _offline_default() -> FirstCovering:
+    return FirstCovering([SpiceEphemeris("test"), shipped_ephemeris()])
 
 
 @functools.lru_cache(maxsize=1)
@@ -55,9 +61,10 @@ def _online() -> OnlineHorizons:
 
 
 def load_ephemeris(ephemeris=None) -> Ephemeris:
-    """Turn ``None`` (the default), an :class:`Ephemeris`, ``"auto"``/``"test"``/``"mission"``
-    (SPICE kernels), ``"horizons"`` (tables fetched from JPL Horizons and cached), a
-    Horizons table or a directory of them into an :class:`Ephemeris`.
+    """Turn ``None`` (the default), an :class:`Ephemeris`, ``"shipped"`` (the tables shipped
+    with the package), ``"auto"``/``"test"``/``"mission"`` (SPICE kernels), ``"horizons"``
+    (tables fetched from JPL Horizons and cached), a Horizons table or a directory of
+    them into an :class:`Ephemeris`.
 
     Tables and directories are read once per process.
     """
@@ -69,10 +76,13 @@ def load_ephemeris(ephemeris=None) -> Ephemeris:
         return SpiceEphemeris(ephemeris)
     if isinstance(ephemeris, str) and ephemeris == "horizons":
         return _online()
+    if isinstance(ephemeris, str) and ephemeris == "shipped":
+        return shipped_ephemeris()
     path = os.fspath(ephemeris)
     if not os.path.exists(path):
         raise TessBackmlError(
-            f"no ephemeris {path}: give a JPL Horizons table of TESS, a directory of them, 'horizons' or 'test'/'mission'"
+            f"no ephemeris {path}: give a JPL Horizons table of TESS, a directory of them, 'shipped', 'horizons' or "
+            "'test'/'mission'"
         )
     return _cached(os.path.abspath(path))
 
@@ -83,6 +93,7 @@ __all__ = [
     "HorizonsDirectory",
     "HorizonsEphemeris",
     "OnlineHorizons",
+    "ShippedEphemeris",
     "SpiceEphemeris",
     "default_ephemeris",
     "load_ephemeris",

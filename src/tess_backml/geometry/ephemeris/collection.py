@@ -20,7 +20,10 @@ TABLE_SUFFIXES = (".csv", ".txt")
 
 class HorizonsDirectory(Ephemeris):
     """Every JPL Horizons table of TESS in a directory: the one that covers the requested
-    times is used (tables may overlap; the first by name that covers them all).
+    times is used (tables may overlap: the last by name that covers them all, since
+    tables are named for the day they were made and a later one knows the orbit
+    better; in the shared tables' overlaps they differ by up to 1.4 deg of the
+    Earth's direction).
 
     Parameters
     ----------
@@ -60,9 +63,9 @@ class HorizonsDirectory(Ephemeris):
         return ", ".join(f"{start:.1f}-{stop:.1f}" for start, stop in spans)
 
     def table_for(self, jd_tdb) -> HorizonsEphemeris:
-        """The first table that covers all of ``jd_tdb`` (JD, TDB)."""
+        """The last table by name that covers all of ``jd_tdb`` (JD, TDB)."""
         jd = np.atleast_1d(np.asarray(jd_tdb, dtype=float))
-        for table in self.tables:
+        for table in reversed(self.tables):
             if table.covers(jd):
                 return table
         raise EphemerisRangeError(
