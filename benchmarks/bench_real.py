@@ -1,16 +1,26 @@
-"""How well models follow REAL scattered light: leave one series out over the shared
-real series (SPOC light curves' SAP_BKG and the S12 TESScut, in 30-min bins).
+"""How well models follow REAL scattered light, held out honestly.
 
-Per series and as medians: the SL a correction leaves (RMS of truth - model over RMS
-of truth; 1 = nothing removed, above 1 = worse than nothing) and the explained
-variance, for no correction, the baseline and the model trained on the simulator
-alone (the demo's recipe on a small simulated training set), and gradient-boosted
-trees trained on the other real series (feature set real-3, the default model's recipe);
-then the spread of (truth - model) / error of the held-out trees, with the error model
-and the training domain of the other series (cadences outside it are flagged, and their
-error grows: see tess_backml.model.real.model_error).
+Every real series in ../shared/data/real that tess_backml.series reads (SPOC light
+curves' SAP_BKG, FFI pipelines' backgrounds, TESScut cutouts; a file too short to
+know its dark level is left out, with the reason), in 30-min means. Figures, each
+series weighted alike (SL left = RMS(real SL - model) / RMS(real SL); 1 = nothing
+removed, above 1 = made worse):
 
-    python benchmarks/bench_real.py [--data ../shared/data]
+1. nested, leave one sector out (the default model's own procedure,
+   tess_backml.model.default.train_real_model): for each sector, the recipe (feature
+   set, tree size, loss, shrink), the error models and the anchored recipe are chosen
+   on the other sectors alone, through their own leave-one-sector-out folds; the model,
+   and the model anchored each orbit on the other, are scored on the held-out sector;
+2. no correction, and the model trained on the simulator alone (the demo's recipe):
+   no real series is in its training;
+3. by kind of file: cutouts scored by a model chosen and trained on light curves
+   alone, and light curves by trees trained on the cutouts alone;
+4. border against interior: the whole-sector 5x5 TESScut (Sector 1 camera 4 CCD 3),
+   anchored on its 16 border pixels and scored on its 9 interior ones, against no
+   correction and against the border's own raw background.
+
+    python benchmarks/bench_real.py [--data ../shared/data]     # about 30 minutes on 2 cores
+    python benchmarks/bench_real.py --nested-from default       # the shipped model's nested figures
 """
 
 from __future__ import annotations
@@ -21,6 +31,7 @@ import os
 import sys
 import tempfile
 import time
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -29,31 +40,25 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "src"))
 
 from tess_backml.geometry import load_ephemeris  # noqa: E402
-from tess_backml.model import GradientBoostingModel, load_model, predict_cube  # noqa: E402
+from tess_backml.model import load_model, predict_cube  # noqa: E402
+from tess_backml.model.default import format_held_out, train_real_model, usable_series  # noqa: E402
 from tess_backml.model.real import (  # noqa: E402
-    REAL_TREES,
-    error_model,
-    explained_variance,
-    leave_one_out,
-    model_error,
+    REAL_FEATURE_SETS,
     outside_domain,
     series_features,
     sl_left,
     training_domain,
 )
-from tess_backml.series import read_series  # noqa: E402
+from tess_backml.model.safety import fit_trees, predict_trees, scores, train_safe  # noqa: E402
 
 
-def shared_series(data: Path):
-    files = sorted(glob.glob(str(data / "real" / "lightcurves" / "*.fits")))
-    files += sorted(glob.glob(str(data / "real" / "lightcurves" / "eleanor-reference" / "*.fits")))
-    files.append(str(data / "real" / "tess-s0012-2-1_tesscut_1x1.fits"))
-    return [read_series(f).binned(30.0) for f in files if os.path.isfile(f)]
+def real_files(data: Path) -> list:
+    return sorted(f for f in glob.glob(str(data / "real" / "**" / "*.fits"), recursive=True))
 
 
 def simulation_model(folder):
-    """The main model and its ridge baseline, trained on the simulated Sector 4 (camera 1,
-    CCD 1, 32-px bins, every 8th frame, both orbits)."""
+    """The main model trained on the simulated Sector 4 (camera 1, CCD 1, 32-px bins,
+    every 8th frame, both orbits)."""
     from tess_backml import BackgroundCube
     from tess_backml.model import save_model, train_model
 
@@ -72,63 +77,132 @@ def on_series(estimator, series, ephemeris):
     return np.clip(flux[:, 0, 0], 0, None)
 
 
+def by_kind(series, features, targets):
+    """Cutouts scored by a model of light curves alone, and the reverse."""
+    cutout = np.array([s.kind == "cutout" for s in series])
+    lines = []
+    for name, train in (("light curves", ~cutout), ("cutouts", cutout)):
+        members = np.flatnonzero(train)
+        test = np.flatnonzero(~train)
+        if len({series[k].sector for k in members}) >= 3:
+            sub = [features[k] for k in members]
+            trained = train_safe(sub, [targets[k] for k in members], [series[k].sector for k in members],
+                                 [series[k].time for k in members])
+            model, recipe = trained["model"], trained["recipe"]
+        else:  # too few groups to choose in folds: the shared tree settings, no shrink
+            recipe = {"feature_set": "real-3", "max_leaf_nodes": 4, "objective": "l2", "shrink": 1.0}
+            model = fit_trees(features, targets, members, recipe)
+        held = scores([targets[k] for k in test], [predict_trees(model, features[k], recipe) for k in test])
+        lines.append(f"trained on the {name} alone ({len(members)}), scored on the other {len(test)}: "
+                     f"median {held['median']:.2f}, worst {held['worst']:.2f}, {held['worse']} made worse")
+    return lines
+
+
+def border_and_interior(path, ephemeris, trained_meta, model):
+    """The 5x5 cutout anchored on its border, scored on its interior."""
+    import lightkurve as lk
+
+    from tess_backml.model.anchor import anchor_fit, orbit_index
+    from tess_backml.series import make_series, tpf_corner, tpf_sector
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        tpf = lk.read(path, quality_bitmask="none")
+    flux = np.asarray(tpf.hdu[1].data["FLUX"], float)
+    border = np.ones(flux.shape[1:], bool)
+    border[1:-1, 1:-1] = False
+    row0, col0 = tpf_corner(tpf)
+    data = tpf.hdu[1].data
+    sector = tpf_sector(tpf)
+
+    def part(mask, name):
+        rows, cols = np.nonzero(mask)
+        values = np.nanmedian(flux[:, mask] - np.nanpercentile(flux[:, mask], 2, axis=0), axis=1)
+        return make_series(sector, tpf.camera, tpf.ccd, row0 + rows.mean(), col0 + cols.mean(), data["TIME"],
+                           values, np.zeros(len(data)), data["QUALITY"], name, "cutout").binned(30.0)
+
+    outer, inner = part(border, "border"), part(~border, "interior")
+    common = np.intersect1d(np.round(outer.time, 5), np.round(inner.time, 5))
+    pick = lambda s: np.isin(np.round(s.time, 5), common)  # noqa: E731
+    outer_sl, inner_sl, time = outer.sl[pick(outer)], np.clip(inner.sl[pick(inner)], 0, None), inner.time[pick(inner)]
+    shrink = trained_meta["recipe"]["shrink"]
+    feature_set = trained_meta["recipe"]["feature_set"]
+    columns = len(REAL_FEATURE_SETS[feature_set])
+    def at(s):
+        features = series_features(s, ephemeris)[pick(s)]
+        outside = outside_domain(trained_meta["domain"], features)
+        return np.where(outside, 0.0, np.clip(model.predict(features[:, :columns]), 0, None) * shrink), outside
+
+    (model_inner, _), (model_outer, outside) = at(inner), at(outer)
+    features = series_features(outer, ephemeris)[pick(outer)][:, :columns]
+    anchored = anchor_fit(model_outer, outer_sl, features, orbit_index(time), ~outside, trained_meta["anchor"])
+    floor = trained_meta["anchor_error_model"]["floor"]
+    anchored_inner = anchored * (model_inner + floor) / (model_outer + floor)
+    return {"no correction": 1.0, "the border's raw background": sl_left(inner_sl, outer_sl),
+            "model": sl_left(inner_sl, model_inner), "anchored on the border": sl_left(inner_sl, anchored_inner)}
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", default=str(REPO.parent / "shared" / "data"))
+    parser.add_argument("--nested-from", metavar="MODEL",
+                        help="take the nested figures from this model's metadata (e.g. 'default', whose training ran "
+                             "them on the same files) instead of running them again (20 minutes)")
     args = parser.parse_args()
     data = Path(args.data)
     if not (data / "real").is_dir():
         sys.exit(f"bench_real: no real data in {data} (give --data)")
     ephemeris = load_ephemeris(str(data / "ephemeris"))
     started = time.perf_counter()
-    series = shared_series(data)
+    files = real_files(data)
+    kept, refused = usable_series(files)
+    print(f"{len(files)} real files: {len(kept)} series used, {len(refused)} left out")
+    for line in refused:
+        print(f"  left out: {line}")
+    series = [s for _, s in kept]
     features = [series_features(s, ephemeris) for s in series]
-    truths = [s.sl for s in series]
-    print(f"{len(series)} real series, {sum(t.size for t in truths)} 30-min bins ({time.perf_counter() - started:.0f} s)")
+    targets = [np.clip(s.sl, 0, None) for s in series]
 
+    if args.nested_from:
+        meta = load_model(args.nested_from).meta
+        names = [os.path.basename(str(path)) for path, _ in kept]
+        if sorted(meta.get("training_files", [])) != sorted(names) or "held_out" not in meta:
+            sys.exit(f"bench_real: {args.nested_from} was not trained, with nested figures, on these {len(names)} files")
+        print(f"nested figures from {args.nested_from} (trained on these files)")
+    else:
+        _, meta = train_real_model([path for path, _ in kept], ephemeris=ephemeris, evaluate=True)
     with tempfile.TemporaryDirectory() as folder:
-        loaded = simulation_model(folder)
-    held_out = leave_one_out(features, truths, lambda: GradientBoostingModel(seed=0, **REAL_TREES))
-    methods = {
-        "none": [np.zeros_like(t) for t in truths],
-        "baseline": [on_series(loaded.baseline, s, ephemeris) for s in series],
-        "simulation": [on_series(loaded.model, s, ephemeris) for s in series],
-        "real trees": held_out,
-    }
-    print(f"\n{'series':34s}" + "".join(f"{name:>22s}" for name in methods))
-    print(f"{'':34s}" + "".join(f"{'left':>12s}{'explained':>10s}" for _ in methods))
-    scores = {name: [] for name in methods}
-    for k, s in enumerate(series):
-        row = f"{s.name + ' ' + s.kind:34.34s}"
-        for name, predictions in methods.items():
-            left, explained = sl_left(truths[k], predictions[k]), explained_variance(truths[k], predictions[k])
-            scores[name].append((left, explained))
-            row += f"{left:12.2f}{explained:10.2f}"
-        print(row)
-    print(f"{'median':34s}" + "".join(f"{np.median([a for a, _ in v]):12.2f}{np.median([b for _, b in v]):10.2f}"
-                                      for v in scores.values()))
-    worst = {name: max(a for a, _ in v) for name, v in scores.items()}
-    print("worst SL left: " + ", ".join(f"{name} {value:.2f}" for name, value in worst.items()))
-    above = sum(a > 1.0 for a, _ in scores["real trees"])
-    print(f"real trees: {above} of {len(series)} series worse than no correction")
-
-    spreads, flagged = [], []
-    for k in range(len(series)):
-        train = [j for j in range(len(series)) if j != k]
-        truth_train = np.concatenate([truths[j] for j in train])
-        meta = {
-            "error_model": error_model([truths[j] for j in train], [held_out[j] for j in train]),
-            "domain": training_domain(np.vstack([features[j] for j in train]), truth_train),
-        }
-        outside = outside_domain(meta["domain"], features[k])
-        error = model_error(meta, held_out[k], outside)
-        spreads.append(np.std((truths[k] - held_out[k]) / error))
-        if outside.any():
-            flagged.append(f"{series[k].name} {outside.sum()}")
-    print(f"spread of (truth - model)/error, held out: median {np.median(spreads):.2f} "
-          f"(range {np.min(spreads):.2f}-{np.max(spreads):.2f}; honest errors give 1)")
-    print("cadences outside the training domain (flagged): " + (", ".join(flagged) or "none"))
-    print(f"done in {time.perf_counter() - started:.0f} s")
+        simulated = simulation_model(folder)
+    sim = scores(targets, [on_series(simulated.model, s, ephemeris) for s in series])
+    held = meta["held_out"]
+    print(f"\n{'series':40s}{'simulator':>10s}{'default':>9s}{'anchored':>10s}")
+    for k, one in enumerate(series):
+        row = held["sl_left"][os.path.basename(one.source)]
+        print(f"{row['series']:40.40s}{sim['sl_left'][k]:10.2f}{row['model']:9.2f}{row['anchored']:10.2f}")
+    print()
+    print(format_held_out(meta))
+    print(f"simulator-trained: median {sim['median']:.2f}, worst {sim['worst']:.2f}, {sim['worse']} made worse")
+    print("recipes chosen per held-out sector: " + "; ".join(
+        f"S{sector} {r['feature_set']}/{r['max_leaf_nodes']}/{r['objective']}/x{r['shrink']}/"
+        f"^{r['pull']}+{r['rounds']}"
+        for sector, r in held["recipes_chosen"].items()))
+    print(f"cadences predicted as zero outside the training domain: {held['outside_training_cadences']}")
+    print("\nby kind of file:")
+    for line in by_kind(series, features, targets):
+        print("  " + line)
+    cutout = data / "real" / "tess-s0001-4-3_107.27_-70.0_5x5_astrocut.fits"
+    if cutout.is_file():
+        print("\n5x5 TESScut (S1 4-3), SL left in its 9 interior pixels (the default recipe, trained without S1):")
+        others = [k for k, s in enumerate(series) if s.sector != 1]
+        trained = train_safe([features[k] for k in others], [targets[k] for k in others],
+                             [series[k].sector for k in others], [series[k].time for k in others])
+        trained_meta = {"recipe": trained["recipe"], "anchor": trained["anchor"],
+                        "anchor_error_model": trained["anchor_error_model"],
+                        "domain": training_domain(np.vstack([features[k] for k in others]),
+                                                  np.concatenate([targets[k] for k in others]))}
+        for name, value in border_and_interior(cutout, ephemeris, trained_meta, trained["model"]).items():
+            print(f"  {name:32s}{value:6.2f}")
+    print(f"\ndone in {time.perf_counter() - started:.0f} s")
 
 
 if __name__ == "__main__":

@@ -8,7 +8,6 @@ from tess_backml.model.real import (
     REAL_FEATURE_NAMES,
     REAL_FEATURE_SET,
     explained_variance,
-    leave_one_out,
     model_error,
     outside_domain,
     place_features,
@@ -50,27 +49,68 @@ def test_features_of_the_real_s12_cutout_follow_the_earth_and_the_moon():
     np.testing.assert_array_equal(older, features[:3, : len(REAL_FEATURE_SETS["real-2"])])
 
 
-def test_scores_and_leave_one_out():
+def test_scores():
     truth = np.array([0.0, 10.0, 20.0, 10.0])
     assert sl_left(truth, np.zeros(4)) == 1.0 and sl_left(truth, truth) == 0.0
     assert sl_left(truth, 2 * truth) == pytest.approx(1.0)  # twice the light is as bad as none
     assert explained_variance(truth, truth + 5) == pytest.approx(1.0)
-    rng = np.random.default_rng(1)
-    features = [rng.uniform(0, 1, (50, 3)) for _ in range(4)]
-    targets = [20 * f[:, 0] + 5 for f in features]
 
-    class LeastSquares:
-        def fit(self, x, y):
-            self.coefficients = np.linalg.lstsq(np.c_[x, np.ones(len(x))], y, rcond=None)[0]
-            return self
 
-        def predict(self, x):
-            return np.c_[x, np.ones(len(x))] @ self.coefficients
+def test_folds_hold_out_whole_groups_and_the_choice_puts_safety_first():
+    from tess_backml.model.safety import choose_recipe, group_folds, recipe_key
 
-    predictions = leave_one_out(features, targets, LeastSquares)
-    assert len(predictions) == 4
-    for truth, predicted in zip(targets, predictions):
-        assert sl_left(truth, predicted) < 0.1  # a linear law is learnt from the others
+    folds = group_folds([1, 1, 4, 4, 4, 7])
+    assert [test.tolist() for _, test in folds] == [[0, 1], [2, 3, 4], [5]]
+    assert all(set(train).isdisjoint(test) for train, test in folds)
+    truths = [np.linspace(0, 100, 50) for _ in range(4)]
+    bold = {"feature_set": "real-3", "max_leaf_nodes": 8, "objective": "l2"}
+    careful = {"feature_set": "real-2", "max_leaf_nodes": 4, "objective": "l2"}
+    held = {  # the bold trees follow three series closely and triple the fourth; the careful ones halve all
+        recipe_key({**bold, "shrink": 1}): {0: truths[0], 1: truths[1], 2: truths[2], 3: 3 * truths[3]},
+        recipe_key({**careful, "shrink": 1}): {k: 0.5 * truths[k] for k in range(4)},
+    }
+    recipes = [{**bold, "shrink": 1.0}, {**careful, "shrink": 1.0}, {**careful, "shrink": 0.8}]
+    # the bold recipe has the lower median but makes a series worse: the careful one wins,
+    # with the larger of its shrinks (0.5 x 1.0 leaves less than 0.5 x 0.8)
+    assert choose_recipe(truths, held, recipes) == {**careful, "shrink": 1.0}
+
+
+def test_calibrated_errors_cover_68_percent_per_series_and_report_it():
+    from tess_backml.model.safety import calibrate_errors, error_scores
+
+    rng = np.random.default_rng(5)
+    predictions = [rng.uniform(0, 500, 300) for _ in range(12)]
+    sigma = [np.hypot(4.0, 0.3 * p) for p in predictions]
+    truths = [p + s * rng.standard_normal(p.size) for p, s in zip(predictions, sigma)]
+    errors = calibrate_errors(truths, predictions)
+    assert errors["fraction"] == pytest.approx(0.3, rel=0.2)
+    modelled = [np.hypot(errors["floor"], errors["fraction"] * p) for p in predictions]
+    honest = error_scores(truths, predictions, modelled)
+    assert honest["within_one_error"] == pytest.approx(0.68, abs=0.01)
+    assert honest["median_ratio"] == pytest.approx(0.67, abs=0.08)
+    # errors too small by half are caught by both scores
+    small = error_scores(truths, predictions, [m / 2 for m in modelled])
+    assert small["within_one_error"] < 0.45 and small["median_ratio"] > 1.2
+
+
+def test_anchoring_fits_each_orbit_and_an_orbit_with_little_light_cannot_run_away():
+    from tess_backml.model.anchor import anchor_fit, cross_orbit, orbit_index, orbit_scale
+
+    time = np.r_[np.linspace(0, 12, 300), np.linspace(13.5, 26, 300)]
+    orbits = orbit_index(time)
+    assert orbits[:300].sum() == 0 and orbits[300:].min() == 1
+    model = 50 * np.exp(-((time % 13.5 - 11) ** 2))  # light near each perigee
+    truth = np.where(orbits == 0, 3.0, 2.0) * model
+    assert orbit_scale(model[:300], truth[:300]) == pytest.approx(3.0, rel=0.01)
+    features = np.c_[time % 13.5, np.zeros_like(time)]
+    fitted = anchor_fit(model, truth, features, orbits, np.ones(time.size, bool), {"rounds": 0})
+    np.testing.assert_allclose(fitted, truth, rtol=0.01)
+    # each orbit from the other alone: 2x and 3x swap
+    crossed = cross_orbit(model, truth, features, time, {"rounds": 0})
+    np.testing.assert_allclose(crossed[:300], 2.0 * model[:300], rtol=0.02)
+    # a faint, noisy orbit gives a scale pulled back toward the model's, and capped
+    faint = 0.01 * model[:300] + np.random.default_rng(0).normal(0, 5, 300)
+    assert orbit_scale(0.01 * model[:300], faint) <= np.exp(2.0)
 
 
 def test_a_model_trained_on_real_series_corrects_the_real_s12_cutout_and_s15_tpf(tmp_path, capsys):
@@ -84,11 +124,12 @@ def test_a_model_trained_on_real_series_corrects_the_real_s12_cutout_and_s15_tpf
     ephemeris = str(shared_file("ephemeris/20190101_tess_ephem.csv").parent)
     light_curves = sorted(str(p) for p in shared_file("real/lightcurves/eleanor-reference/target_s0012.fits").parent.glob("target_s001[0-5].fits"))
     model = tmp_path / "real_model.npz"
-    assert main(["-q", "train", *light_curves, "--ephemeris", ephemeris, "--out", str(model)]) == 0
-    assert "leave one series out: SL left median" in capsys.readouterr().out
+    assert main(["-q", "train", *light_curves, "--ephemeris", ephemeris, "--out", str(model), "--no-held-out"]) == 0
+    assert "recipe real-" in capsys.readouterr().out
     loaded = load_model(model)
-    assert loaded.meta["feature_set"] == REAL_FEATURE_SET and len(loaded.meta["training_files"]) == len(light_curves)
+    assert loaded.meta["feature_set"] in ("real-2", "real-3") and len(loaded.meta["training_files"]) == len(light_curves)
     assert set(loaded.meta["error_model"]) == {"floor", "fraction"}
+    assert loaded.meta["recipe"]["shrink"] in (0.6, 0.8, 1.0) and "rounds" in loaded.meta["anchor"]
     assert loaded.meta["domain"]["moon_angle"] < loaded.meta["domain"]["moon_camera_angle"] + 90
     for name in ("real/tess-s0012-2-1_tesscut_1x1.fits", "real/tess-s0015-2-3_spoc_tpf_11x11_100cad.fits"):
         out = tmp_path / ("corrected_" + name.split("/")[-1])
@@ -129,19 +170,50 @@ def test_the_training_domain_flags_a_body_nearer_than_any_training_cadence_and_w
 
 def test_the_default_model_ships_without_pickle_and_records_how_it_was_made():
     from tess_backml.model import DEFAULT_MODEL, default_model_path, load_model
+    from tess_backml.model.safety import CANDIDATES
 
     loaded = load_model(DEFAULT_MODEL)
     assert default_model_path().endswith("default_model.npz")
     meta = loaded.meta
-    assert meta["feature_set"] == REAL_FEATURE_SET and meta["kind"] == "gbt"
-    assert len(meta["training_files"]) == len(meta["series"]) >= 20
-    assert meta["recipe"]["max_leaf_nodes"] == 5 and meta["recipe"]["minutes"] == 30.0
-    # leave one series out: at most half the light left on the median series, and no
-    # series made worse than no correction
-    assert meta["held_out"]["sl_left_median"] <= 0.5 and meta["held_out"]["sl_left_max"] <= 1.0
+    assert meta["kind"] == "gbt" and meta["recipe"]["minutes"] == 30.0
+    assert {k: meta["recipe"][k] for k in CANDIDATES[0]} in CANDIDATES  # a recipe it chose, not one set by hand
+    assert meta["feature_set"] == meta["recipe"]["feature_set"]
+    assert len(meta["training_files"]) == len(meta["series"]) >= 30
+    # every file it was given is either trained on or left out with its reason
+    assert any("ffic" in line for line in meta["refused_files"])
+    held = meta["held_out"]
+    assert "leave one sector out" in held["folds"] and len(held["recipes_chosen"]) >= 10
+    # the acceptance of the nested held-out figures: no series made worse, at most half
+    # the light left on the median series; anchored (each orbit on the other) better still
+    assert held["worse"] == 0 and held["sl_left_max"] <= 1.0 and held["sl_left_median"] <= 0.5
+    assert held["anchored_worse"] == 0 and held["anchored_median"] < held["sl_left_median"]
+    for errors in (held["errors"], held["anchored_errors"]):
+        assert 0.5 <= errors["median_ratio"] <= 0.9 and 0.60 <= errors["within_one_error"] <= 0.76
     assert set(meta["domain"]) >= {"earth_angle", "moon_angle", "bright_sl"}
     with np.load(default_model_path(), allow_pickle=False) as arrays:
         assert all(arrays[key].dtype != object for key in arrays.files)
+
+
+@pytest.mark.xfail(strict=True, reason="issue 27: the anchored mode's nested median is 0.36, above the 0.3 asked for")
+def test_the_anchored_mode_leaves_at_most_three_tenths_of_the_light_held_out():
+    from tess_backml.model import load_model
+
+    assert load_model("default").meta["held_out"]["anchored_median"] <= 0.3
+
+
+def test_evaluate_prints_the_default_models_nested_table_and_scores_real_files(capsys):
+    from tess_backml.cli import main
+
+    assert main(["evaluate", "default"]) == 0
+    out = capsys.readouterr().out
+    assert "nested held-out" in out and all(name in out for name in ("no correction", "default", "anchored"))
+    ephemeris = str(shared_file("ephemeris/20190101_tess_ephem.csv").parent)
+    path = str(shared_file("real/lightcurves/tess2019357164649-s0020-0000000130181866-0165-s_lc.fits"))
+    assert main(["evaluate", "default", path, "--ephemeris", ephemeris]) == 0
+    out = capsys.readouterr().out
+    row = next(line for line in out.splitlines() if line.startswith("S20"))
+    model, anchored = (float(value) for value in row.split()[-4:-2])
+    assert 0 < anchored < 1.0 and 0 < model <= 1.0
 
 
 def test_the_default_model_corrects_real_files_from_python_and_the_command_line(tmp_path, capsys):
@@ -172,22 +244,47 @@ def test_the_default_model_corrects_real_files_from_python_and_the_command_line(
 
 @pytest.mark.slow
 def test_the_documented_command_retrains_the_default_model(tmp_path, capsys):
-    """The command in docs/cli.md rebuilds the shipped model from the shared series: the
-    same leave-one-series-out figures and the same predictions."""
+    """The command in docs/cli.md (every real file; here without the slow nested figures)
+    rebuilds the shipped model: the same files, recipe and predictions."""
     from tess_backml.cli import main
     from tess_backml.model import load_model
 
     data = shared_file("real/tess-s0012-2-1_tesscut_1x1.fits").parent.parent
+    files = sorted(str(p) for pattern in ("real/*.fits", "real/*/*.fits", "real/lightcurves/eleanor-reference/*.fits")
+                   for p in data.glob(pattern))
     shipped = load_model("default")
-    files = [str(data / "real" / "lightcurves" / name) for name in shipped.meta["training_files"][:-1]]
-    files = [f if (data / "real" / "lightcurves" / f.split("/")[-1]).exists() else
-             str(data / "real" / "lightcurves" / "eleanor-reference" / f.split("/")[-1]) for f in files]
-    files.append(str(data / "real" / shipped.meta["training_files"][-1]))
     out = tmp_path / "retrained.npz"
-    assert main(["-q", "train", *files, "--ephemeris", str(data / "ephemeris"), "--out", str(out)]) == 0
+    assert main(["-q", "train", *files, "--ephemeris", str(data / "ephemeris"), "--no-held-out", "--out", str(out)]) == 0
     retrained = load_model(out)
-    for key in ("sl_left_median", "sl_left_max"):
-        assert retrained.meta["held_out"][key] == pytest.approx(shipped.meta["held_out"][key], abs=0.02)
-    features = np.random.default_rng(0).uniform(0, 1, (500, len(REAL_FEATURE_NAMES))).astype(np.float32)
-    features[:, -1] = np.random.default_rng(1).integers(1, 5, 500)
+    for key in ("training_files", "recipe", "anchor"):
+        assert retrained.meta[key] == shipped.meta[key]
+    for key in ("floor", "fraction"):
+        assert retrained.meta["error_model"][key] == pytest.approx(shipped.meta["error_model"][key], rel=1e-3)
+    features = np.random.default_rng(0).uniform(0, 1, (500, len(shipped.meta["features"]))).astype(np.float32)
     np.testing.assert_allclose(retrained.model.predict(features), shipped.model.predict(features), rtol=1e-3, atol=0.1)
+
+
+def test_correct_anchor_fits_the_default_model_to_a_cutouts_own_background(tmp_path, capsys):
+    from astropy.io import fits
+
+    from tess_backml.cli import main
+
+    ephemeris = str(shared_file("ephemeris/20190101_tess_ephem.csv").parent)
+    path = str(shared_file("real/tess-s0001-4-3_107.27_-70.0_5x5_astrocut.fits"))
+    own = read_series(path)
+    left = {}
+    for name, extra in (("plain", []), ("anchored", ["--anchor"])):
+        out = tmp_path / f"{name}.fits"
+        status = main(["-q", "correct", path, "--model", "default", "--ephemeris", ephemeris, "--out", str(out), *extra])
+        assert status == 0, capsys.readouterr().err
+        with fits.open(out) as hdul:
+            assert ("anchored" in hdul[0].header.comments["SLMODEL"]) == (name == "anchored")
+            time, model = hdul[1].data["TIME"], hdul[1].data["SL_MODEL"]
+            at = np.searchsorted(time, own.time)
+            sl = np.median(model[at].reshape(at.size, -1), axis=1)
+            assert np.all(hdul[1].data["SL_MODEL_ERR"][at] > 0)
+        good = np.isfinite(sl)
+        assert good.mean() > 0.9
+        left[name] = sl_left(own.sl[good], sl[good])
+    # fitted to the stamp's own faint pixels, the model follows them better than alone
+    assert left["anchored"] < min(left["plain"], 0.5)

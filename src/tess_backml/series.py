@@ -337,6 +337,8 @@ def tpf_corner(tpf) -> tuple[int, int]:
         ) from None
     x, y = CameraGeometry(tpf_sector(tpf), tpf.camera).wcs(tpf.ccd).world_to_pixel(sky)
     x, y = float(x), float(y)
+    if not (np.isfinite(x) and np.isfinite(y)):
+        return _corner_from_target(tpf, "its WCS lands on no pixel of the CCD")
     if abs(x - round(x)) <= 0.25 and abs(y - round(y)) <= 0.25:
         log.info("TPF placed through its WCS (no corner keywords): row %d, column %d", round(y) + 1, round(x) + 1)
         return int(round(y)) + 1, int(round(x)) + 1

@@ -31,11 +31,14 @@ class ModelEvaluator:
     spanning the request) and interpolated like a cube: geometry changes slowly, so
     this costs little accuracy and makes 10^7 pixel-times take a fraction of a second.
 
-    The error comes from the model's error model (fitted to held-out residuals, growing
-    with the light), or is its held-out RMS error: a systematic uncertainty. Times when
-    the Earth or the Moon is nearer the pixels or the boresight than in any training
-    cadence are flagged ``OUTSIDE_TRAINING``, and their error is at least the bright
-    light the model learnt (see :func:`tess_backml.model.real.model_error`).
+    The prediction is the model's times its recipe's shrink (models trained on real
+    series: see :mod:`tess_backml.model.safety`). The error comes from the model's error
+    model (calibrated on held-out series, growing with the light), or is its held-out
+    RMS error: a systematic uncertainty. Times when the Earth or the Moon is nearer the
+    pixels or the boresight than in any training cadence are flagged
+    ``OUTSIDE_TRAINING``: the model predicts nothing there (it does not know that light)
+    and the error is at least the bright light it learnt (see
+    :func:`tess_backml.model.real.model_error`).
 
     Parameters
     ----------
@@ -75,14 +78,18 @@ class ModelEvaluator:
             self.sector, self.camera, self.ccd, row_nodes, col_nodes, time_nodes,
             ephemeris=self.ephemeris, feature_set=self.meta.get("feature_set"),
         )
-        predicted = self.model.predict(features).reshape(time_nodes.size, row_nodes.size, col_nodes.size)
+        node_outside = outside_domain(self.meta.get("domain"), features)
+        # the model's own safety: its shrink, and nothing where it extrapolates
+        shrink = float(self.meta.get("recipe", {}).get("shrink", 1.0))
+        predicted = np.where(node_outside, 0.0, np.clip(self.model.predict(features), 0, None) * shrink)
+        predicted = predicted.reshape(time_nodes.size, row_nodes.size, col_nodes.size).astype(np.float32)
         # the predictions on the nodes are a cube like any other: interpolate them the same way
         half_bin = float(np.median(np.diff(time_nodes)) / 2)
         nodes = CubeInterpolator(
             time_nodes, predicted, np.zeros_like(predicted), row_nodes, col_nodes, half_bin, [], self.span, self.sector
         )
         flux, _, flags = nodes.evaluate(rows, cols, btjd)
-        node_outside = outside_domain(self.meta.get("domain"), features).reshape(time_nodes.size, -1).any(axis=1)
+        node_outside = node_outside.reshape(time_nodes.size, -1).any(axis=1)
         # a time is outside when either node around it is
         outside = np.interp(btjd, time_nodes, node_outside.astype(float)) > 0
         flags[outside] |= OUTSIDE_TRAINING

@@ -9,7 +9,7 @@ import numpy as np
 from ..constants import SECTOR_TIME_MARGIN_DAYS
 from ..errors import TessBackmlError
 from ..io import read_sl_cube
-from ..series import check_tpf
+from ..series import check_tpf, tpf_sector
 from .model_path import MODEL_NODE_MINUTES, MODEL_NODE_PIXELS, ModelEvaluator
 from .operator import CubeInterpolator, as_pixel_array, time_layout
 from .tpf import corrected_tpf, tpf_pixels
@@ -160,7 +160,7 @@ class ScatterLightCorrector:
         flux, error, self.flags = evaluator.evaluate(rows, cols, to_btjd(times))
         return flux, error
 
-    def correct(self, tpf, method=None):
+    def correct(self, tpf, method=None, anchor: bool = False):
         """Subtract the scattered light from a lightkurve ``TessTargetPixelFile``.
 
         Works for SPOC TPFs and TESScut/astrocut cutouts: the TPF's lower-left
@@ -177,9 +177,14 @@ class ScatterLightCorrector:
             Cadences where the model is NaN (gaps, beyond the cube) keep their flux.
             ``method`` as in :meth:`evaluate_scatterlight_model` (the cube, or the
             learnt model).
+
+        With ``anchor=True`` (a model only), the model's amplitude is fitted per orbit
+        to the stamp's own background (``FLUX_BKG``, or a cutout's faintest pixels) and
+        the model gives its shape in time and across the stamp (see
+        :mod:`tess_backml.model.anchor`); the errors are those of the anchored mode.
         """
         check_tpf(tpf)
-        found = (tpf.sector, tpf.camera, tpf.ccd)
+        found = (tpf_sector(tpf), tpf.camera, tpf.ccd)
         if found != (self.sector, self.camera, self.ccd):
             what = f"the cube {self.fname} is" if self.fname else "this corrector is for"
             raise TessBackmlError(
@@ -192,23 +197,34 @@ class ScatterLightCorrector:
         usable = np.isfinite(time)
         model = np.full((len(time), rows.size, cols.size), np.nan, np.float32)
         model_err = np.full_like(model, np.nan)
-        if usable.any():
+        if anchor and (method == "sl_cube" or self.model is None):
+            raise TessBackmlError("anchoring needs a model (model=...), not a cube: a cube measures the light itself")
+        if usable.any() and anchor:
+            from ..series import tpf_series
+            from .anchored import anchored_sl
+
+            evaluator = self.evaluator("model")
+            model[usable], model_err[usable], self.flags = anchored_sl(
+                evaluator, tpf_series(tpf), rows, cols, time[usable])
+        elif usable.any():
             model[usable], model_err[usable] = self.evaluate_scatterlight_model(rows, cols, time[usable], method=method)
-        if method in ("model", "nn") or self.fname is None:
+        if anchor:
+            provenance = ("SLMODEL", self.model_file, "SL model file used, anchored on the stamp")
+        elif method in ("model", "nn") or self.fname is None:
             provenance = ("SLMODEL", self.model_file, "SL model file used")
         else:
             provenance = ("SLCUBE", self.fname, "SL cube used")
         return corrected_tpf(tpf, model, model_err, provenance)
 
 
-def correct(tpf, cube_file=None, model=None, ephemeris=None):
+def correct(tpf, cube_file=None, model=None, ephemeris=None, anchor: bool = False):
     """Subtract the scattered light from ``tpf`` (function form): of the SL cube
     ``cube_file`` (of the TPF's sector, camera and CCD) or, without a cube, of the
-    learnt ``model`` file, whose geometry comes from ``ephemeris``. See
-    :meth:`ScatterLightCorrector.correct`.
+    learnt ``model`` file, whose geometry comes from ``ephemeris`` (``anchor=True``:
+    anchored on the stamp's own background). See :meth:`ScatterLightCorrector.correct`.
     """
     check_tpf(tpf)
     if cube_file is None and model is None:
         raise TessBackmlError("give an SL cube file or a model file")
-    corrector = ScatterLightCorrector(tpf.sector, tpf.camera, tpf.ccd, fname=cube_file, model=model, ephemeris=ephemeris)
-    return corrector.correct(tpf, method=None if cube_file is not None else "model")
+    corrector = ScatterLightCorrector(tpf_sector(tpf), tpf.camera, tpf.ccd, fname=cube_file, model=model, ephemeris=ephemeris)
+    return corrector.correct(tpf, method=None if cube_file is not None else "model", anchor=anchor)

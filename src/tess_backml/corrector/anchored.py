@@ -1,0 +1,48 @@
+"""The anchored model path: the learnt model's shape across the stamp and in time,
+its amplitude fitted to the stamp's own background (see :mod:`tess_backml.model.anchor`)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..errors import TessBackmlError
+
+
+def anchored_sl(evaluator, anchor, rows, cols, btjd):
+    """The SL (ntimes, nrows, ncols), its error and flags at ``btjd`` on the grid of
+    ``rows`` x ``cols``, anchored on ``anchor`` (an :class:`~tess_backml.series.SLSeries`
+    of the same stamp: its own background).
+
+    ``evaluator`` is the :class:`~tess_backml.corrector.model_path.ModelEvaluator` of the
+    model. At each time the SL over the stamp is the anchored SL at the anchor's place
+    times the ratio of the model over the stamp to the model at that place (the error
+    floor keeps faint times from dividing by nothing); the error comes from the
+    model's anchored error model, calibrated each orbit on the other on held-out series.
+    """
+    from ..model.anchor import anchor_fit, orbit_index
+    from ..model.evaluation import model_features
+    from ..model.real import model_error
+    from ..series import SPIKE
+    from .model_path import OUTSIDE_TRAINING
+
+    meta = evaluator.meta
+    if "anchor" not in meta or "anchor_error_model" not in meta:
+        raise TessBackmlError("this model has no anchored recipe (models trained on real series have one: "
+                              "'tess-backml train' on light curves, or model='default')")
+    keep = (anchor.flags & SPIKE) == 0
+    inside = (anchor.time >= btjd.min() - 1) & (anchor.time <= btjd.max() + 1)
+    if (keep & inside).sum() < 10:
+        raise TessBackmlError(f"the stamp's own background has {(keep & inside).sum()} usable cadences: too few to "
+                              "anchor the model on (at least 10)")
+    time, observed = anchor.time[inside], anchor.sl[inside]
+    place_sl, _, place_flags = evaluator.evaluate(np.array([anchor.row]), np.array([anchor.column]), time)
+    place_sl = np.nan_to_num(place_sl[:, 0, 0].astype(float))
+    known = (place_flags & OUTSIDE_TRAINING) == 0  # light the model does not know cannot anchor it
+    features = model_features(evaluator.sector, evaluator.camera, evaluator.ccd, [anchor.row], [anchor.column], time,
+                              ephemeris=evaluator.ephemeris, feature_set=meta.get("feature_set"))
+    fitted = anchor_fit(place_sl, observed, features, orbit_index(time), keep[inside] & known, meta["anchor"])
+    floor = float(meta["anchor_error_model"]["floor"])
+    flux, _, flags = evaluator.evaluate(rows, cols, btjd)
+    at_place = np.interp(btjd, time, place_sl)[:, None, None]
+    flux = (np.interp(btjd, time, fitted)[:, None, None] * (flux + floor) / (at_place + floor)).astype(np.float32)
+    return flux, model_error({"error_model": meta["anchor_error_model"]}, flux), flags
