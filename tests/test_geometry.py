@@ -424,3 +424,6 @@ def test_every_command_finds_real_geometry_offline_without_an_option(monkeypatch
     error = capsys.readouterr().err
     assert "BTJD 1270.5-4071.5, 4131.5-4698.5" in error and "--ephemeris horizons" in error and len(error.splitlines()) == 1
     assert not (tmp_path / "v100.csv").exists()
+    # a real cutout of a sector beyond the test kernels, corrected by the default model with no option
+    cutout = shared_file("real/tess-s0012-2-1_tesscut_1x1.fits")
+    assert main(["-q", "correct", str(cutout), "--model", "default", "--out", str(tmp_path / "c.fits")]) == 0

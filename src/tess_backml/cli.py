@@ -15,6 +15,7 @@ import sys
 from typing import NamedTuple
 
 from . import __version__
+from .cli_model import run_evaluate, run_forecast, run_train  # noqa: F401 - handlers, found by name
 from .errors import TessBackmlError
 
 log = logging.getLogger("tess_backml")
@@ -249,7 +250,9 @@ def run_correct(args) -> int:
         raise TessBackmlError(f"{args.tpf} is not a target pixel file lightkurve can read ({exc})") from None
     if not isinstance(tpf, lk.TessTargetPixelFile):
         raise TessBackmlError(f"{args.tpf} is not a TESS target pixel file (lightkurve read a {type(tpf).__name__})")
-    corrected = correct(tpf, args.cube, model=args.model, ephemeris=args.ephemeris)
+    if args.anchor and not args.model:
+        raise TessBackmlError("--anchor anchors a model (--model) on the stamp's own background: give --model")
+    corrected = correct(tpf, args.cube, model=args.model, ephemeris=args.ephemeris, anchor=args.anchor)
     with atomic_output(args.out, None) as temporary:
         corrected.hdu.writeto(temporary, overwrite=True)
     print(f"{args.out}: corrected TPF ({corrected.shape[0]} cadences, {corrected.shape[1]}x{corrected.shape[2]} pixels)")
@@ -258,72 +261,6 @@ def run_correct(args) -> int:
 
         plot_correction(tpf, corrected, path=args.plot)
         print(f"figure: {args.plot}")
-    return 0
-
-
-def _orbit(value):
-    return None if value == "all" else int(value)
-
-
-def run_train(args) -> int:
-    from ._files import check_writable
-    from .model import format_table, save_model, train_model
-
-    check_writable(args.out)
-    real = [path.lower().endswith((".fits", ".fits.gz")) for path in args.data]
-    if any(real):
-        return _train_real(args) if all(real) else _refuse_mixed()
-    kind = args.model or "nn"
-    options = {"epochs": args.epochs} if args.epochs and kind == "nn" else {}
-    model, baseline, meta = train_model(
-        args.data, kind=kind, train_orbit=_orbit(args.train_orbit), max_samples=args.max_samples,
-        seed=args.seed, progress=not args.quiet, **options,
-    )
-    save_model(model, args.out, meta, baseline=baseline)
-    print(f"{args.out}: {kind} model trained on {meta['training_samples']} samples in {meta['training_seconds']:.1f} s")
-    if "held_out" in meta:
-        print(f"held out (orbit {3 - meta['train_orbit']}):")
-        print(format_table(meta["held_out"]))
-    return 0
-
-
-def _refuse_mixed():
-    raise TessBackmlError("train on real series (FITS) or on cube training sets (NPZ), not both: their features differ")
-
-
-def _train_real(args) -> int:
-    from .model import save_model
-    from .model.real import REAL_FEATURE_SET, train_real_model
-
-    if args.model not in (None, "gbt"):
-        raise TessBackmlError(f"real series train gradient-boosted trees (--model gbt), not {args.model}")
-    model, meta = train_real_model(args.data, ephemeris=args.ephemeris, seed=args.seed)
-    save_model(model, args.out, meta, feature_set=REAL_FEATURE_SET)
-    print(f"{args.out}: gbt model trained on {len(args.data)} real series ({meta['training_samples']} 30-min means) "
-          f"in {meta['training_seconds']:.0f} s")
-    if "held_out" in meta:
-        held = meta["held_out"]
-        print(f"leave one series out: SL left median {held['sl_left_median']:.2f}, worst {held['sl_left_max']:.2f}")
-    return 0
-
-
-def run_evaluate(args) -> int:
-    import json
-
-    from .model import evaluate_model, format_table
-
-    table, data, mask, loaded = evaluate_model(args.model, args.data, orbit=_orbit(args.orbit))
-    if args.json:
-        print(json.dumps(table, indent=2))
-    else:
-        print(f"{args.model} on {mask.sum()} samples ({'all orbits' if args.orbit == 'all' else 'orbit ' + args.orbit}):")
-        print(format_table(table))
-    if args.plot:
-        from .plotting import plot_evaluation
-
-        plot_evaluation(table, data, mask, loaded, args.plot)
-        if not args.json:
-            print(f"figure: {args.plot}")
     return 0
 
 
@@ -336,8 +273,8 @@ def option(*flags, **settings):
 CAMERA_CHOICE = {"type": int, "choices": range(1, 5), "metavar": "{1-4}"}
 EPHEMERIS_HELP = (
     "JPL Horizons vector table of TESS (CSV file) or a directory of them, 'horizons' (fetched and "
-    "cached), or 'test'/'mission' to force a set of SPICE kernels; default: $TESS_BACKML_EPHEMERIS, "
-    "else SPICE via lkspacecraft, offline test kernels when they cover the times (Sector 4)"
+    "cached), 'shipped', or 'test'/'mission' to force a set of SPICE kernels; default: $TESS_BACKML_EPHEMERIS, "
+    "else offline: lkspacecraft's SPICE test kernels (Sector 4), the shipped tables elsewhere (Sectors 1-98, 103-122)"
 )
 
 # Option groups that several commands share.
@@ -436,6 +373,9 @@ COMMANDS = [
                            "(trained on real series): the SL from geometry alone, no cube"),
                 ]),
                 option("--ephemeris", help="with --model: " + EPHEMERIS_HELP),
+                option("--anchor", action="store_true",
+                       help="with --model: fit the model's amplitude per orbit to the stamp's own background "
+                       "(FLUX_BKG, or a cutout's faintest pixels); the model gives the shape"),
                 option("--out", required=True, help="corrected TPF (FITS)"),
                 option("--plot", help="figure of raw and corrected light curves with the SL model"),
             ]),
@@ -453,14 +393,34 @@ COMMANDS = [
                 option("--epochs", type=int, default=None, help="network training epochs (default 15)"),
                 option("--max-samples", type=int, default=300_000, help="training samples used (random subset)"),
                 option("--seed", type=int, default=0),
+                option("--no-held-out", action="store_true",
+                       help="real series: skip the nested held-out figures (the whole choice once per sector: slow)"),
             ]),
-    Command("evaluate", "score a model on training sets: RMSE, MAE, variance explained",
-            "Score a model file, its ridge baseline and no correction on training sets.", [
-                option("model", help="model file made by 'train'"),
-                option("data", nargs="+", help="training-set NPZ files"),
+    Command("evaluate", "score a model: on training sets, on real series, or its held-out figures",
+            "Score a model file, its ridge baseline and no correction on training sets (NPZ); or a model of real "
+            "series on real series (FITS: SL left by the model, anchored each orbit on the other, and none); with "
+            "no data, print the model's nested held-out table.", [
+                option("model", help="model file made by 'train', or 'default'"),
+                option("data", nargs="*", help="training-set NPZ files, or real series (FITS)"),
+                option("--ephemeris", help="for real series: " + EPHEMERIS_HELP),
                 option("--orbit", choices=("1", "2", "all"), default="2", help="orbit to score (default 2)"),
                 option("--plot", help="figure: predicted vs true images, residual light curves"),
                 option("--json", action="store_true", help="print the table as JSON"),
+            ]),
+    Command("forecast", "when scattered light will hit a sky position, sector by sector",
+            "Forecast the scattered light at a sky position in every sector that observes it: the camera, CCD and "
+            "pixel, the SL through the sector from the default model (or --model) with its error, the episodes "
+            "above a threshold, the share of the sector affected and the stray-light windows (Earth or Moon above "
+            "the sunshade).", [
+                option("--ra", required=True, help="right ascension, degrees (ICRS)"),
+                option("--dec", required=True, help="declination, degrees (ICRS)"),
+                option("--sectors", help="1-122 or 1,3 (default: every sector the ephemeris covers)"),
+                option("--model", default="default", help="a model trained on real series, or 'default'"),
+                option("--ephemeris", help=EPHEMERIS_HELP),
+                option("--threshold", type=float, default=None,
+                       help="episode threshold in e-/s per pixel (default: 10%% of each sector's forecast peak)"),
+                option("--out", help="CSV of the forecast, one row per 30-min cadence of each sector"),
+                option("--plot", help="figure: one panel per sector, episodes shaded (PNG, PDF)"),
             ]),
     Command("simulate", "write FFIs of the simulated sector (and their MAST-format cube)",
             "Write SPOC-format calibrated FFI files of the simulated sector (real geometry, known scattered light) "

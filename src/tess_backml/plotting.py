@@ -253,3 +253,40 @@ def plot_evaluation(table, data, mask, loaded, path=None):
     fig.suptitle(f"held-out evaluation: {100 * row['explained_variance']:.1f}% of the SL variance explained, RMSE {row['rmse']:.2f} e-/s")
     fig.tight_layout()
     return _save(fig, path)
+
+
+def plot_forecast(forecast, path=None, columns: int = 2):
+    """A :class:`~tess_backml.forecast.Forecast`: one panel per sector, the forecast SL
+    and its band against time, the episodes shaded and the stray-light windows marked
+    along the bottom; times where the model extrapolates in red."""
+    import matplotlib.pyplot as plt
+
+    count = len(forecast.sectors)
+    columns = max(1, min(columns, count))
+    rows = int(np.ceil(count / columns))
+    fig, axes = plt.subplots(rows, columns, figsize=(6 * columns, 2.2 * rows + 0.6), squeeze=False, layout="constrained")
+    for ax, one in zip(axes.ravel(), forecast.sectors):
+        ax.fill_between(one.time, np.clip(one.sl - one.error, 0, None), one.sl + one.error, color="tab:blue", alpha=0.25,
+                        lw=0, label="±1 error")
+        ax.plot(one.time, one.sl, color="tab:blue", lw=1, label="forecast SL")
+        for episode in one.episodes:
+            ax.axvspan(episode["start"], episode["end"], color="tab:orange", alpha=0.2, lw=0)
+        top = max(float(np.max(one.sl + one.error, initial=0.0)), 1.0)
+        for start, end in one.windows(one.stray_light):
+            ax.plot([start, end], [-0.04 * top] * 2, color="k", lw=3, solid_capstyle="butt")
+        if one.outside_training.any():
+            ax.plot(one.time[one.outside_training], np.full(one.outside_training.sum(), -0.04 * top), "|", color="tab:red")
+        ax.axhline(one.threshold, color="tab:orange", lw=0.8, ls="--")
+        ax.set_ylim(-0.08 * top, 1.05 * top)
+        ax.set_title(f"sector {one.sector}, camera {one.camera}, CCD {one.ccd} (row {one.row:.0f}, column "
+                     f"{one.column:.0f}): {100 * one.affected_share:.0f}% affected", fontsize=9)
+        ax.set_ylabel("SL [e-/s/pixel]")
+        ax.grid(alpha=0.3)
+    for ax in axes.ravel()[count:]:
+        ax.set_visible(False)
+    for ax in axes[-1]:
+        ax.set_xlabel("BTJD [d]")
+    axes[0, 0].legend(loc="upper right", fontsize=7)
+    fig.suptitle(f"Scattered-light forecast at RA {forecast.ra:.4f}, Dec {forecast.dec:.4f}: episodes shaded, "
+                 "stray-light windows (Earth or Moon above the sunshade) in black", fontsize=10)
+    return _save(fig, path)

@@ -150,16 +150,14 @@ def _normalize(vectors):
 
 @functools.lru_cache(maxsize=8)
 def sector_wcs(sector: int) -> dict:
-    """The 16 CCD WCS of a sector (0-based full-image pixels), made by ``tesswcs``.
+    """The 16 CCD WCS of a sector (0-based full-image pixels) by (camera, ccd), made by
+    ``tesswcs`` (each built when first used).
 
     The headers are cached per ``tesswcs`` version in the user cache directory,
     so only the first use of a sector pays for importing ``tesswcs``.
     """
     import json
     from importlib.metadata import version
-
-    from astropy.io import fits
-    from astropy.wcs import WCS
 
     from .._files import cache_dir
 
@@ -191,12 +189,29 @@ def sector_wcs(sector: int) -> dict:
                 json.dump(headers, stream)
         except (OSError, TessBackmlError) as exc:
             log.debug("could not cache the sector %d WCS: %s", sector, exc)
-    wcs = {}
-    for key, text in headers.items():
-        camera, ccd = (int(part) for part in key.split("-"))
-        wcs[camera, ccd] = WCS(fits.Header.fromstring(text))
-        wcs[camera, ccd].pixel_shape = (FFI_SHAPE[1], FFI_SHAPE[0])
-    return wcs
+    return _SectorWCS(headers)
+
+
+class _SectorWCS(dict):
+    """The WCS of a sector's CCDs by (camera, ccd), each made when first asked for (a
+    forecast over every sector needs one camera's, and making one costs ~20 ms)."""
+
+    def __init__(self, headers):
+        super().__init__()
+        self.headers = headers
+
+    def __missing__(self, key):
+        from astropy.io import fits
+        from astropy.wcs import WCS
+
+        camera, ccd = key
+        text = self.headers.get(f"{camera}-{ccd}")
+        if text is None:
+            raise KeyError(key)
+        wcs = WCS(fits.Header.fromstring(text))
+        wcs.pixel_shape = (FFI_SHAPE[1], FFI_SHAPE[0])
+        self[key] = wcs
+        return wcs
 
 
 def _pixel_to_unit(wcs, row, column) -> np.ndarray:

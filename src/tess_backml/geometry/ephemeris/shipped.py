@@ -1,15 +1,18 @@
 """The ephemeris of TESS shipped inside the package: real geometry for every sector the
 JPL Horizons tables cover, offline and with no option.
 
-The file (``geometry/data/tess_ephemeris.npz``) holds TESS's barycentric position
-(km, ICRS) at the rows of the Horizons tables it was built from (hourly; half-hourly
-in 2018), which table each row comes from (where tables overlap, the latest: see
-:func:`build_shipped_ephemeris`), and the tables' names. Each table's stretch of rows
-is its own spline segment. Between rows the position is a
-cubic spline, as :class:`~tess_backml.geometry.ephemeris.horizons.HorizonsEphemeris`
-interpolates a table; the Earth and the Moon come from astropy's built-in ephemeris
-the same way, so the shipped ephemeris gives what the tables give (tested to well
-under 0.01 deg of the Earth and Moon angles over every sector).
+The file (``geometry/data/tess_ephemeris.npz``) holds, at the rows of the Horizons
+tables it was built from (hourly; half-hourly in 2018), the vectors from TESS to the
+Earth and to the Moon and TESS's barycentric position (km, ICRS, float32: 0.03 km at
+the Earth's distance, well under an arcsecond; 9 km, 30 us of light time, from the
+barycentre), which table each row comes from
+(where tables overlap, the latest: see :func:`build_shipped_ephemeris`) and the
+tables' names. Each table's stretch of rows is its own spline segment. The Earth and
+Moon were placed, at the rows, as the Horizons reader places them (astropy's built-in
+ephemeris); storing them makes reading the geometry a spline evaluation, with no
+ephemeris computed at run time. Between rows the vectors are a cubic spline, as :class:`~tess_backml.geometry.ephemeris.horizons.HorizonsEphemeris`
+interpolates a table, so the shipped ephemeris gives what the tables give (tested to
+well under 0.01 deg of the Earth and Moon directions over every table).
 
 Rebuild it from the tables (run from the repository, with the shared data beside it)::
 
@@ -27,7 +30,6 @@ import numpy as np
 from ...constants import BTJD_OFFSET
 from ...errors import EphemerisRangeError, FileFormatError, TessBackmlError
 from .base import BodyVectors, Ephemeris
-from .horizons import _body_barycentric_km
 
 #: The shipped file, inside the package.
 SHIPPED_FILE = os.path.join(os.path.dirname(os.path.dirname(__file__)), "data", "tess_ephemeris.npz")
@@ -58,7 +60,9 @@ class ShippedEphemeris(Ephemeris):
                 if int(arrays["version"]) != SHIPPED_VERSION:
                     raise FileFormatError(f"{self.path}: shipped ephemeris version {int(arrays['version'])}, "
                                           f"this tess-backml reads {SHIPPED_VERSION}")
-                jd, position, source = arrays["jd_tdb"], arrays["position_km"], arrays["source_index"]
+                jd, source = arrays["jd_tdb"], arrays["source_index"]
+                # one spline for the three vectors: Earth and Moon from TESS, TESS from the barycentre
+                position = np.hstack([arrays["earth_km"], arrays["moon_km"], arrays["spacecraft_ssb_km"]]).astype(float)
                 self.sources = [str(name) for name in arrays["sources"]]
         except (OSError, KeyError, ValueError) as exc:
             raise TessBackmlError(f"cannot read the shipped ephemeris {self.path}: {exc}") from None
@@ -101,13 +105,12 @@ class ShippedEphemeris(Ephemeris):
 
     def _positions(self, jd_tdb):
         jd = np.asarray(jd_tdb, dtype=float)
-        spacecraft = np.full((jd.size, 3), np.nan)
+        values = np.full((jd.size, 9), np.nan)
         for start, stop, spline, _ in self.segments:
-            here = np.isnan(spacecraft[:, 0]) & (jd >= start) & (jd <= stop)
+            here = np.isnan(values[:, 0]) & (jd >= start) & (jd <= stop)
             if here.any():
-                spacecraft[here] = spline(jd[here])
-        return BodyVectors(jd_tdb=jd, earth=_body_barycentric_km("earth", jd) - spacecraft,
-                           moon=_body_barycentric_km("moon", jd) - spacecraft, spacecraft_ssb=spacecraft)
+                values[here] = spline(jd[here])
+        return BodyVectors(jd_tdb=jd, earth=values[:, 0:3], moon=values[:, 3:6], spacecraft_ssb=values[:, 6:9])
 
 
 def _joined(spans) -> list:
@@ -186,12 +189,15 @@ def build_shipped_ephemeris(paths, out=SHIPPED_FILE) -> str:
             if after.size:
                 keep &= ~((table.jd_tdb > after[0]) & (table.jd_tdb <= end))
         jd.append(table.jd_tdb[keep])
-        position.append(table._positions(table.jd_tdb[keep]).spacecraft_ssb)
+        vectors = table._positions(table.jd_tdb[keep])
+        position.append(np.hstack([vectors.earth, vectors.moon, vectors.spacecraft_ssb]).astype(np.float32))
         source.append(np.full(int(keep.sum()), index, np.int16))
     order = np.argsort(np.concatenate(jd), kind="stable")
     tmp = f"{out}.part.npz"
-    np.savez_compressed(tmp, version=SHIPPED_VERSION, jd_tdb=np.concatenate(jd)[order],
-                        position_km=np.concatenate(position)[order], source_index=np.concatenate(source)[order],
+    position = np.concatenate(position)[order]
+    np.savez_compressed(tmp, version=SHIPPED_VERSION, jd_tdb=np.concatenate(jd)[order], earth_km=position[:, 0:3],
+                        moon_km=position[:, 3:6], spacecraft_ssb_km=position[:, 6:9],
+                        source_index=np.concatenate(source)[order],
                         sources=np.array([os.path.basename(t.path) for t in tables]))
     os.replace(tmp, out)
     return out

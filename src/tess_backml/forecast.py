@@ -1,0 +1,281 @@
+"""When scattered light will hit a sky position: per sector, before anyone opens a pixel.
+
+:func:`forecast` finds the sectors, cameras, CCDs and pixels that observe a position
+(``tesswcs``' archival WCS, or its predicted WCS for sectors without one), evaluates a
+model of the scattered light (the default model) at that pixel through each sector
+from the geometry, with its uncertainty band, and cuts the sector into episodes:
+
+* an **episode** is a run of cadences whose forecast SL reaches the threshold: by
+  default 10% of the sector's forecast peak (the same share that defines
+  a real series' episodes when the forecast is checked against real light,
+  ``benchmarks/bench_forecast.py``), or a level in e-/s per pixel;
+* the **stray-light windows** are the cadences when the Earth or the Moon is above the
+  sunshade (camera angle below :data:`~tess_backml.constants.SUNSHADE_CUTOFF_DEG`), the
+  geometry SPOC's stray-light flags (quality values 2048 and 4096) follow.
+
+Times where the model extrapolates carry ``outside_training`` (the model predicts
+nothing there, with an error at least as large as the bright light it learnt).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .constants import FIRST_SCIENCE_COLUMN, FIRST_SCIENCE_ROW, SCIENCE_SIZE, SUNSHADE_CUTOFF_DEG
+from .errors import EphemerisRangeError, TessBackmlError
+
+#: Default episode threshold: this share of the sector's forecast peak.
+RELATIVE_THRESHOLD = 0.1
+#: Minutes between the forecast's cadences.
+FORECAST_MINUTES = 30.0
+#: A camera sees at most this far from its boresight (deg): half the diagonal of its
+#: 24 x 24 deg field, with a margin; only cameras this near are asked for pixels.
+CAMERA_REACH_DEG = 18.0
+
+
+@dataclass
+class SectorForecast:
+    """The forecast at one place of one sector.
+
+    Attributes
+    ----------
+    sector, camera, ccd : int
+    row, column : float
+        1-based CCD coordinates of the position.
+    time, sl, error : ndarray
+        BTJD, and the forecast SL and its error (e-/s per pixel).
+    outside_training, stray_light : ndarray of bool
+        Times where the model extrapolates; times in a stray-light window.
+    threshold : float
+        The episode threshold used (e-/s per pixel).
+    episodes : list of dict
+        ``start``, ``end``, ``peak_time``, ``peak_sl``, ``orbit`` (1 or 2) of each episode.
+    """
+
+    sector: int
+    camera: int
+    ccd: int
+    row: float
+    column: float
+    time: np.ndarray
+    sl: np.ndarray
+    error: np.ndarray
+    outside_training: np.ndarray
+    stray_light: np.ndarray
+    threshold: float
+    episodes: list = field(default_factory=list)
+
+    @property
+    def in_episode(self) -> np.ndarray:
+        """True at the cadences inside an episode."""
+        inside = np.zeros(self.time.size, bool)
+        for episode in self.episodes:
+            inside |= (self.time >= episode["start"]) & (self.time <= episode["end"])
+        return inside
+
+    @property
+    def affected_share(self) -> float:
+        """The share of the sector's cadences inside an episode."""
+        return float(self.in_episode.mean()) if self.time.size else 0.0
+
+    def windows(self, mask) -> list:
+        """(start, end) BTJD of the runs of True in ``mask``."""
+        return [(float(self.time[a]), float(self.time[b - 1])) for a, b in _runs(mask)]
+
+
+@dataclass
+class Forecast:
+    """A forecast of every sector that observes a position (see :func:`forecast`)."""
+
+    ra: float
+    dec: float
+    sectors: list
+    skipped: list = field(default_factory=list)
+
+    def __repr__(self):
+        return (f"Forecast(RA {self.ra:.4f}, Dec {self.dec:.4f}: {len(self.sectors)} sectors observe it, "
+                f"{sum(len(s.episodes) for s in self.sectors)} episodes)")
+
+    def episodes_table(self):
+        """One row per episode: sector, camera, CCD, orbit, start, end, peak time and SL."""
+        from astropy.table import Table
+
+        names = ("sector", "camera", "ccd", "orbit", "start", "end", "peak_time", "peak_sl")
+        rows = [(s.sector, s.camera, s.ccd, e["orbit"], e["start"], e["end"], e["peak_time"], e["peak_sl"])
+                for s in self.sectors for e in s.episodes]
+        return Table(rows=rows or None, names=names, dtype=(int, int, int, int, float, float, float, float))
+
+    def to_table(self):
+        """One row per forecast cadence of every sector (the CSV's columns)."""
+        from astropy.table import Table, vstack
+
+        parts = [Table({"sector": np.full(s.time.size, s.sector), "camera": np.full(s.time.size, s.camera),
+                        "ccd": np.full(s.time.size, s.ccd), "row": np.full(s.time.size, s.row),
+                        "column": np.full(s.time.size, s.column), "btjd": s.time, "sl": s.sl, "sl_err": s.error,
+                        "in_episode": s.in_episode, "stray_light": s.stray_light,
+                        "outside_training": s.outside_training}) for s in self.sectors]
+        return vstack(parts) if parts else Table()
+
+    def write_csv(self, path) -> str:
+        """Write :meth:`to_table` as CSV (atomically: no half-written file)."""
+        import os
+
+        tmp = f"{path}.part"
+        self.to_table().write(tmp, format="ascii.csv", overwrite=True)
+        os.replace(tmp, path)
+        return str(path)
+
+    def plot(self, path=None):
+        """One panel per sector: the forecast SL and its band against time, the episodes
+        shaded, the stray-light windows marked (see :func:`tess_backml.plotting.plot_forecast`)."""
+        from .plotting import plot_forecast
+
+        return plot_forecast(self, path)
+
+
+def observing(ra: float, dec: float, sectors) -> list:
+    """(sector, camera, ccd, row, column) of every sector in ``sectors`` that observes the
+    position on a science pixel (1-based CCD coordinates)."""
+    from astropy.coordinates import SkyCoord
+
+    from .geometry import CameraGeometry, radec_to_unit
+
+    target = radec_to_unit(ra, dec)
+    sky = SkyCoord(ra, dec, unit="deg")
+    found = []
+    for sector in sectors:
+        for camera in range(1, 5):
+            geometry = CameraGeometry(sector, camera)
+            if np.degrees(np.arccos(np.clip(geometry.boresight @ target, -1, 1))) > CAMERA_REACH_DEG:
+                continue
+            for ccd in range(1, 5):
+                x, y = geometry.wcs(ccd).world_to_pixel(sky)
+                row, column = float(y) + 1, float(x) + 1
+                if (FIRST_SCIENCE_ROW <= row < FIRST_SCIENCE_ROW + SCIENCE_SIZE
+                        and FIRST_SCIENCE_COLUMN <= column < FIRST_SCIENCE_COLUMN + SCIENCE_SIZE):
+                    found.append((sector, camera, ccd, row, column))
+    return found
+
+
+def forecast(ra: float, dec: float, sectors=None, model="default", ephemeris=None, threshold=None,
+             progress: bool = False) -> Forecast:
+    """Forecast the scattered light at a sky position in every sector that observes it.
+
+    Parameters
+    ----------
+    ra, dec : float
+        ICRS degrees.
+    sectors : iterable of int, optional
+        Default: every sector the ephemeris covers (with no ephemeris given, the
+        sectors of the shipped one: 1-98 and 103-122).
+    model : str
+        A real-series model file, or ``"default"``.
+    ephemeris : optional
+        As :func:`tess_backml.geometry.load_ephemeris`.
+    threshold : float, optional
+        Episode threshold in e-/s per pixel; default :data:`RELATIVE_THRESHOLD` of each
+        sector's forecast peak.
+    progress : bool
+        Show a progress bar.
+
+    Returns
+    -------
+    Forecast
+    """
+    from tqdm.auto import tqdm
+
+    from .geometry import load_ephemeris, sector_time_range, valid_sectors
+
+    ra, dec = _check_position(ra, dec)
+    ephemeris = load_ephemeris(ephemeris)
+    known = set(int(s) for s in valid_sectors())
+    asked = sorted(known) if sectors is None else sorted(int(s) for s in sectors)
+    unknown = [s for s in asked if s not in known]
+    if unknown:
+        raise TessBackmlError(f"sector(s) {', '.join(map(str, unknown))} have no pointing (known: 1-{max(known)})")
+    covered, skipped = [], []
+    for sector in asked:
+        start, end = sector_time_range(sector)
+        try:
+            ephemeris.check_range(np.array([start, end]) + 2457000.0)
+            covered.append(sector)
+        except EphemerisRangeError:
+            skipped.append(sector)
+    if sectors is not None and skipped:
+        raise TessBackmlError(f"the ephemeris ({ephemeris}) does not cover sector(s) {', '.join(map(str, skipped))}: "
+                              f"{ephemeris.how_to_extend}")
+    places = observing(ra, dec, covered)
+    if not places:
+        raise TessBackmlError(f"no sector among {_span_text(covered)} observes RA {ra:.4f} Dec {dec:.4f} on a science pixel")
+    out = []
+    for place in tqdm(places, desc="forecast", unit="sector", disable=not progress):
+        out.append(sector_forecast(*place, model=model, ephemeris=ephemeris, threshold=threshold))
+    return Forecast(ra, dec, out, skipped)
+
+
+def sector_forecast(sector, camera, ccd, row, column, model="default", ephemeris=None, threshold=None) -> SectorForecast:
+    """The :class:`SectorForecast` at one place (1-based CCD ``row``, ``column``)."""
+    from .corrector import OUTSIDE_TRAINING, ScatterLightCorrector
+    from .geometry import camera_vectors, sector_time_range
+
+    start, end = sector_time_range(sector)
+    time = np.arange(start, end, FORECAST_MINUTES / 1440.0)
+    corrector = ScatterLightCorrector(sector, camera, ccd, model=model, ephemeris=ephemeris)
+    sl, error = corrector.evaluate_scatterlight_model(np.array([row]), np.array([column]), time, method="model")
+    sl, error = np.nan_to_num(sl[:, 0, 0].astype(float)), np.nan_to_num(error[:, 0, 0].astype(float))
+    outside = (corrector.flags & OUTSIDE_TRAINING) != 0
+    vectors = camera_vectors(sector, camera, times=time, ephemeris=ephemeris)
+    stray = np.zeros(time.size, bool)
+    for body, cutoff in SUNSHADE_CUTOFF_DEG.items():
+        stray |= np.asarray(vectors[f"{body.capitalize()}_Camera_Angle"]) < cutoff
+    level = float(threshold) if threshold is not None else RELATIVE_THRESHOLD * float(np.max(sl, initial=0.0))
+    result = SectorForecast(sector, camera, ccd, row, column, time, sl, error, outside, stray, level)
+    result.episodes = episodes(time, sl, level, orbits_by_perigee(time, np.asarray(vectors["Earth_Distance"])))
+    return result
+
+
+def orbits_by_perigee(time, earth_distance) -> np.ndarray:
+    """1 before the perigee in the middle half of the sector (its nearest approach to
+    the Earth), 2 after it."""
+    quarter = time.size // 4
+    perigee = quarter + int(np.argmin(earth_distance[quarter : time.size - quarter])) if quarter else 0
+    return np.where(np.arange(time.size) <= perigee, 1, 2)
+
+
+def episodes(time, sl, threshold, orbits=None) -> list:
+    """The episodes of a forecast: runs where ``sl`` reaches ``threshold`` (above zero),
+    with their peak and orbit (``orbits``: 1 or 2 per cadence). The forecast's error
+    does not cut them: with the relative threshold, an upper band would make every
+    faint sector one long episode."""
+    if threshold <= 0:
+        return []
+    orbits = np.ones(time.size, int) if orbits is None else orbits
+    hit = (sl >= threshold) & (sl > 0)
+    found = []
+    for a, b in _runs(hit):
+        peak = a + int(np.argmax(sl[a:b]))
+        found.append({"start": float(time[a]), "end": float(time[b - 1]), "peak_time": float(time[peak]),
+                      "peak_sl": float(sl[peak]), "orbit": int(orbits[peak])})
+    return found
+
+
+def _runs(mask):
+    mask = np.asarray(mask, bool)
+    edges = np.flatnonzero(np.diff(np.r_[0, mask.astype(np.int8), 0]))
+    return list(zip(edges[::2], edges[1::2]))
+
+
+def _check_position(ra, dec) -> tuple:
+    try:
+        ra, dec = float(ra), float(dec)
+    except (TypeError, ValueError):
+        raise TessBackmlError(f"RA and Dec must be numbers in degrees, got {ra!r} and {dec!r}") from None
+    if not (np.isfinite(ra) and np.isfinite(dec)) or not (0 <= ra < 360 or -360 < ra < 0) or abs(dec) > 90:
+        raise TessBackmlError(f"RA {ra} / Dec {dec} is not a sky position (RA 0-360 deg, Dec -90 to 90 deg)")
+    return ra % 360.0, dec
+
+
+def _span_text(sectors) -> str:
+    return f"sectors {min(sectors)}-{max(sectors)}" if sectors else "no sector"

@@ -1,0 +1,95 @@
+"""The scattered-light forecast: which sectors see a position, and when the light comes."""
+
+import csv
+
+import numpy as np
+import pytest
+from conftest import shared_file
+
+from tess_backml.errors import TessBackmlError
+from tess_backml.forecast import RELATIVE_THRESHOLD, episodes, forecast, observing
+
+#: Near the southern ecliptic pole: camera 4 of most southern sectors.
+CVZ = (95.0, -65.0)
+
+
+@pytest.fixture(scope="module")
+def first_year():
+    return forecast(*CVZ, sectors=range(1, 7))
+
+
+def test_the_forecast_finds_the_sectors_and_cuts_episodes_at_its_threshold(first_year):
+    assert [s.sector for s in first_year.sectors] == [1, 2, 3, 4, 5, 6]
+    assert {s.camera for s in first_year.sectors} == {4}
+    for one in first_year.sectors:
+        assert 1 <= one.row <= 2048 and 45 <= one.column <= 2092
+        assert one.time.size > 1000 and np.all(np.diff(one.time) > 0)
+        assert np.all(one.sl >= 0) and np.all(one.error > 0)
+        assert one.threshold == pytest.approx(RELATIVE_THRESHOLD * one.sl.max())
+        # an episode is where the forecast reaches the threshold, and every such cadence is in one
+        np.testing.assert_array_equal(one.in_episode, one.sl >= one.threshold)
+        assert one.affected_share == pytest.approx(np.mean(one.sl >= one.threshold))
+        for episode in one.episodes:
+            assert episode["start"] <= episode["peak_time"] <= episode["end"] and episode["orbit"] in (1, 2)
+            assert episode["peak_sl"] >= one.threshold
+    table = first_year.episodes_table()
+    assert len(table) == sum(len(s.episodes) for s in first_year.sectors) > 0
+
+
+def test_the_forecast_pixel_is_where_the_real_series_was_measured():
+    from astropy.io import fits
+
+    from tess_backml.series import read_series
+
+    path = shared_file("real/lightcurves/tess2019357164649-s0020-0000000130181866-0165-s_lc.fits")
+    header = fits.getheader(path)
+    series = read_series(path)
+    (sector, camera, ccd, row, column), = observing(header["RA_OBJ"], header["DEC_OBJ"], [20])
+    assert (sector, camera, ccd) == (series.sector, series.camera, series.ccd)
+    assert abs(row - series.row) < 3 and abs(column - series.column) < 3
+
+
+def test_episodes_split_by_orbit_and_nothing_below_the_threshold():
+    time = np.arange(0, 27, 0.02)
+    sl = np.where((time > 3) & (time < 4), 50.0, 0.0) + np.where((time > 20) & (time < 21.5), 80.0, 0.0)
+    orbits = np.where(time < 13.5, 1, 2)
+    found = episodes(time, sl, 8.0, orbits)
+    assert [(e["orbit"], round(e["peak_sl"])) for e in found] == [(1, 50), (2, 80)]
+    assert episodes(time, sl, 100.0, orbits) == [] and episodes(time, np.zeros_like(time), 0.0) == []
+
+
+def test_forecast_command_writes_its_csv_and_plot(tmp_path, capsys):
+    from tess_backml.cli import main
+
+    out, plot = tmp_path / "forecast.csv", tmp_path / "forecast.png"
+    assert main(["-q", "forecast", "--ra", str(CVZ[0]), "--dec", str(CVZ[1]), "--sectors", "1-3",
+                 "--out", str(out), "--plot", str(plot)]) == 0
+    printed = capsys.readouterr().out
+    assert "observed in 3 sectors" in printed and "orbit" in printed
+    with open(out) as handle:
+        rows = list(csv.DictReader(handle))
+    assert {"sector", "camera", "ccd", "btjd", "sl", "sl_err", "in_episode", "stray_light"} <= set(rows[0])
+    assert {int(r["sector"]) for r in rows} == {1, 2, 3} and all(float(r["sl_err"]) > 0 for r in rows)
+    assert plot.stat().st_size > 10_000
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--ra", "abc", "--dec", "-65"], "must be numbers"),
+    (["--ra", "95", "--dec", "95"], "not a sky position"),
+    (["--ra", "95", "--dec", "-65", "--sectors", "190"], "no pointing"),
+    (["--ra", "270", "--dec", "66.5", "--sectors", "1"], "observes"),
+    (["--ra", "95", "--dec", "-65", "--sectors", "100"], "--ephemeris horizons"),
+])
+def test_bad_forecast_input_gets_one_line(argv, message, tmp_path, capsys):
+    from tess_backml.cli import main
+
+    out = tmp_path / "f.csv"
+    assert main(["forecast", *argv, "--out", str(out)]) == 2
+    error = capsys.readouterr().err
+    assert message in error and len(error.strip().splitlines()) == 1
+    assert not out.exists()
+
+
+def test_forecast_refuses_nonsense_in_python():
+    with pytest.raises(TessBackmlError, match="sky position"):
+        forecast(95.0, -91.0)
