@@ -130,7 +130,13 @@ def parse_horizons_vectors(text: str, source: str = "table") -> dict:
         start = lines.index("$$SOE")
     except ValueError:
         fail("no $$SOE marker before the data")
-    stop = lines.index("$$EOE", start) if "$$EOE" in lines[start:] else len(lines)
+    later_layout = text.splitlines()[start].lstrip().startswith("#")
+    if "$$EOE" in lines[start:]:
+        stop = lines.index("$$EOE", start)
+    elif later_layout:
+        stop = len(lines)
+    else:  # the first layout always ends its data with $$EOE: without it, the file was cut short
+        fail("no $$EOE after the data (truncated?)")
     header = _parse_header(lines[:start], fail)
     values = _parse_rows(lines, start, stop, fail)
     position = values[:, 1:] * header["scale"]
