@@ -140,9 +140,9 @@ print(f"model: {100 * share_removed(corrected_by_model):.0f}% of the true SL rem
 # strong scattered light. No SL cube of Sector 12 is at hand, so a model is evaluated
 # from the geometry alone; its ephemeris is a JPL Horizons table of TESS. Two models:
 # the one trained above on the simulator, and the package's **default model**
-# (`model="default"`), trained on 28 real series. This cutout is one of them, so here
+# (`model="default"`), trained on 38 real series. This cutout is one of them, so here
 # it shows how the default model is used, not how well it does on unseen light: left
-# out of its training, a series keeps a median 0.43 of its SL (see tutorial 3).
+# out of its training (nested, by sector), a series keeps a median 0.41 of its SL (see tutorial 3).
 
 # %%
 DATA = Path(os.environ.get("TESS_BACKML_DATA", "../shared/data"))

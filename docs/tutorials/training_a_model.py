@@ -142,12 +142,13 @@ if results:
 # means nothing removed. A model trained on the simulator catches when the light
 # comes in some of these series, but not how much. Trained on real series instead,
 # gradient-boosted trees with the `real-3` features (the Earth seen from the pixel, the
-# camera and the spacecraft) leave a median 0.43 of the SL of a series they never saw
-# (`benchmarks/bench_real.py`, leave one series out over 28 series; 0.18-1.00, none
-# made worse than no correction).
-# Those trees, trained on all 28 series, ship as the **default model**:
-# `ScatterLightCorrector(sector, camera, ccd, model="default", ephemeris=...)` or
-# `tess-backml correct FILE --model default --ephemeris DIR`. Its metadata holds its
+# camera and the spacecraft) leave a median 0.41 of the SL of a series of a sector they
+# never saw (nested leave-one-sector-out over 38 real series: every choice made inside
+# the training sectors; none made worse than no correction).
+# Those trees, trained on all 38 series, ship as the **default model**:
+# `ScatterLightCorrector(sector, camera, ccd, model="default")` or
+# `tess-backml correct FILE --model default` (add `--anchor` to fit its amplitude to
+# the stamp's own background). Its metadata holds its
 # training files, recipe and held-out figures:
 
 # %%
@@ -156,7 +157,7 @@ from tess_backml.model import load_model  # noqa: E402
 default = load_model("default").meta
 print(f"{default['kind']} trees, feature set {default['feature_set']}, {len(default['training_files'])} training series, "
       f"{default['training_samples']} 30-min means")
-print(f"held out, one series at a time: SL left median {default['held_out']['sl_left_median']:.2f}, "
+print(f"nested held out, one sector at a time: SL left median {default['held_out']['sl_left_median']:.2f}, "
       f"worst {default['held_out']['sl_left_max']:.2f}")
 print(f"error: hypot({default['error_model']['floor']:.1f} e-/s, {default['error_model']['fraction']:.2f} x SL)")
 
