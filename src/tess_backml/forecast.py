@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .constants import FIRST_SCIENCE_COLUMN, FIRST_SCIENCE_ROW, SCIENCE_SIZE, SUNSHADE_CUTOFF_DEG
-from .errors import EphemerisRangeError, TessBackmlError
+from .errors import TessBackmlError
 
 #: Default episode threshold: this share of the sector's forecast peak.
 RELATIVE_THRESHOLD = 0.1
@@ -198,11 +198,7 @@ def forecast(ra: float, dec: float, sectors=None, model="default", ephemeris=Non
     covered, skipped = [], []
     for sector in asked:
         start, end = sector_time_range(sector)
-        try:
-            ephemeris.check_range(np.array([start, end]) + 2457000.0)
-            covered.append(sector)
-        except EphemerisRangeError:
-            skipped.append(sector)
+        (covered if ephemeris.covers(np.array([start, end]) + 2457000.0) else skipped).append(sector)
     if sectors is not None and skipped:
         raise TessBackmlError(f"the ephemeris ({ephemeris}) does not cover sector(s) {', '.join(map(str, skipped))}: "
                               f"{ephemeris.how_to_extend}")

@@ -60,8 +60,14 @@ class Ephemeris(ABC):
         return start - BTJD_OFFSET, stop - BTJD_OFFSET
 
     def covers(self, jd_tdb) -> bool:
-        jd = np.asarray(jd_tdb, dtype=float)
-        start, stop = self.jd_range
+        """Whether every time of ``jd_tdb`` is covered: inside the one span that must
+        hold them (:meth:`_span_for`), not merely between the first and last time an
+        ephemeris with gaps covers."""
+        jd = np.atleast_1d(np.asarray(jd_tdb, dtype=float))
+        try:
+            (start, stop), _ = self._span_for(jd)
+        except EphemerisRangeError:
+            return False
         return bool(np.all((jd >= start) & (jd <= stop)))
 
     def _span_for(self, jd: np.ndarray):
