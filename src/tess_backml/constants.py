@@ -136,6 +136,26 @@ def ccd_to_science(row, column):
     )
 
 
+def on_science_pixels(row, column, margin: float = 0.0):
+    """Whether 1-based CCD (``row``, ``column``) falls on the science region.
+
+    Parameters
+    ----------
+    row, column : array_like
+        1-based CCD coordinates (fractional allowed).
+    margin : float
+        Pixels of slack on every side: a cutout's centre may sit just off the region
+        and still be the right CCD, while a forecast wants the science pixels only.
+
+    Returns
+    -------
+    bool or ndarray of bool
+    """
+    science_row, science_column = ccd_to_science(row, column)
+    return ((-margin <= science_row) & (science_row < SCIENCE_SIZE + margin)
+            & (-margin <= science_column) & (science_column < SCIENCE_SIZE + margin))
+
+
 def science_to_ccd(row, column):
     """Convert 0-based science-region indices to 1-based CCD coordinates.
 

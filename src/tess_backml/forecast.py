@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .constants import FIRST_SCIENCE_COLUMN, FIRST_SCIENCE_ROW, SCIENCE_SIZE, SUNSHADE_CUTOFF_DEG
+from .constants import SUNSHADE_CUTOFF_DEG, on_science_pixels
 from .errors import TessBackmlError
 
 #: Default episode threshold: this share of the sector's forecast peak.
@@ -153,8 +153,7 @@ def observing(ra: float, dec: float, sectors) -> list:
             for ccd in range(1, 5):
                 x, y = geometry.wcs(ccd).world_to_pixel(sky)
                 row, column = float(y) + 1, float(x) + 1
-                if (FIRST_SCIENCE_ROW <= row < FIRST_SCIENCE_ROW + SCIENCE_SIZE
-                        and FIRST_SCIENCE_COLUMN <= column < FIRST_SCIENCE_COLUMN + SCIENCE_SIZE):
+                if on_science_pixels(row, column):
                     found.append((sector, camera, ccd, row, column))
     return found
 

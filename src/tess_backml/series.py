@@ -35,6 +35,7 @@ from .constants import (
     FIRST_SCIENCE_ROW,
     QUALITY_FLAGS,
     SCIENCE_SIZE,
+    on_science_pixels,
 )
 from .errors import FileFormatError, TessBackmlError
 
@@ -222,8 +223,7 @@ def place_on_ccd(sector, camera, ccd, ra, dec, source="the target") -> tuple[flo
 
     x, y = CameraGeometry(sector, camera).wcs(ccd).world_to_pixel(SkyCoord(float(ra), float(dec), unit="deg"))
     row, column = float(y) + 1, float(x) + 1
-    if not (FIRST_SCIENCE_ROW - 10 <= row <= FIRST_SCIENCE_ROW + SCIENCE_SIZE + 10
-            and FIRST_SCIENCE_COLUMN - 10 <= column <= FIRST_SCIENCE_COLUMN + SCIENCE_SIZE + 10):
+    if not on_science_pixels(row, column, margin=10):
         raise FileFormatError(f"{source}: RA {ra:.4f} Dec {dec:.4f} is not on sector {sector} camera {camera} "
                               f"CCD {ccd} (it lands at row {row:.0f}, column {column:.0f})")
     return row, column
