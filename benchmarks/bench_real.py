@@ -49,7 +49,7 @@ from tess_backml.model.real import (  # noqa: E402
     sl_left,
     training_domain,
 )
-from tess_backml.model.safety import fit_trees, predict_trees, scores, train_safe  # noqa: E402
+from tess_backml.model.safety import fit_trees, predict_trees, safe_prediction, scores, train_safe  # noqa: E402
 
 
 def real_files(data: Path) -> list:
@@ -131,7 +131,7 @@ def border_and_interior(path, ephemeris, trained_meta, model):
     def at(s):
         features = series_features(s, ephemeris)[pick(s)]
         outside = outside_domain(trained_meta["domain"], features)
-        return np.where(outside, 0.0, np.clip(model.predict(features[:, :columns]), 0, None) * shrink), outside
+        return safe_prediction(model, features[:, :columns], shrink, outside), outside
 
     (model_inner, _), (model_outer, outside) = at(inner), at(outer)
     features = series_features(outer, ephemeris)[pick(outer)][:, :columns]

@@ -6,7 +6,6 @@ from conftest import shared_file
 
 from tess_backml.model.real import (
     REAL_FEATURE_NAMES,
-    REAL_FEATURE_SET,
     explained_variance,
     model_error,
     outside_domain,

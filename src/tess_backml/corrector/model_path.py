@@ -62,6 +62,7 @@ class ModelEvaluator:
     def evaluate(self, rows, cols, btjd):
         from ..model.evaluation import model_features
         from ..model.real import model_error, outside_domain
+        from ..model.safety import safe_prediction
 
         start, stop = self.span
         if btjd.min() < start or btjd.max() > stop:
@@ -81,7 +82,7 @@ class ModelEvaluator:
         node_outside = outside_domain(self.meta.get("domain"), features)
         # the model's own safety: its shrink, and nothing where it extrapolates
         shrink = float(self.meta.get("recipe", {}).get("shrink", 1.0))
-        predicted = np.where(node_outside, 0.0, np.clip(self.model.predict(features), 0, None) * shrink)
+        predicted = safe_prediction(self.model, features, shrink, node_outside)
         predicted = predicted.reshape(time_nodes.size, row_nodes.size, col_nodes.size).astype(np.float32)
         # the predictions on the nodes are a cube like any other: interpolate them the same way
         half_bin = float(np.median(np.diff(time_nodes)) / 2)

@@ -173,7 +173,7 @@ def score_series(loaded, paths, ephemeris=None, minutes: float = 30.0) -> dict:
     from .anchor import cross_orbit
     from .evaluation import model_features
     from .real import model_error, outside_domain, sl_left
-    from .safety import error_scores
+    from .safety import error_scores, safe_prediction
 
     meta = loaded.meta
     if "anchor" not in meta:
@@ -187,7 +187,7 @@ def score_series(loaded, paths, ephemeris=None, minutes: float = 30.0) -> dict:
                                   series.time, ephemeris, feature_set=meta["feature_set"])
         outside = outside_domain(meta.get("domain"), features)
         truth = np.clip(series.sl, 0, None)
-        predicted = np.where(outside, 0.0, np.clip(loaded.model.predict(features), 0, None) * shrink)
+        predicted = safe_prediction(loaded.model, features, shrink, outside)
         anchored = cross_orbit(predicted, truth, features, series.time, meta["anchor"], outside)
         errors = error_scores([truth], [predicted], [model_error(meta, predicted, outside)])
         table[f"{series.name} {series.kind}"] = {

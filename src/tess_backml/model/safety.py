@@ -75,10 +75,20 @@ def fit_trees(features, targets, members, recipe, seed=0):
     return model.fit(x, y, weight=weight * weight.size / weight.sum())
 
 
-def predict_trees(model, features, recipe) -> np.ndarray:
-    """The recipe's prediction (shrink applied), clipped at zero."""
-    raw = model.predict(np.asarray(features)[:, : feature_columns(recipe["feature_set"])])
-    return np.clip(raw, 0, None) * recipe["shrink"]
+def safe_prediction(model, features, shrink: float = 1.0, outside=None) -> np.ndarray:
+    """The SL a real-series model gives: its trees clipped at zero (light is never
+    negative), times its recipe's ``shrink``, and nothing where it would extrapolate
+    (``outside``, one flag per row of ``features``). Training, the held-out figures,
+    scoring and the corrector all go through here, so they judge the same prediction."""
+    predicted = np.clip(model.predict(features), 0, None) * float(shrink)
+    return predicted if outside is None else np.where(outside, 0.0, predicted)
+
+
+def predict_trees(model, features, recipe, outside=None) -> np.ndarray:
+    """:func:`safe_prediction` of the recipe's trees on all the real features (the
+    recipe's feature set is their first columns)."""
+    columns = feature_columns(recipe["feature_set"])
+    return safe_prediction(model, np.asarray(features)[:, :columns], recipe["shrink"], outside)
 
 
 def fold_outside(features, targets, groups, members) -> dict:
@@ -108,7 +118,7 @@ def out_of_fold(features, targets, groups, members, recipes, progress=None) -> d
         for train, test in group_folds(np.asarray(groups)[members]):
             model = fit_trees(features, targets, members[train], recipe)
             for k in members[test]:
-                held[k] = np.where(out["outside"][k], 0.0, predict_trees(model, features[k], recipe))
+                held[k] = predict_trees(model, features[k], recipe, out["outside"][k])
             if progress is not None:
                 progress.update(1)
         out[key] = held
@@ -230,7 +240,7 @@ def nested_held_out(features, targets, groups, times, recipes=CANDIDATES, progre
                 "domain": training_domain(np.vstack(sub), np.concatenate([targets[k] for k in outer_train]))}
         for k in outer_test:
             outside = outside_domain(meta["domain"], features[k])
-            prediction = np.where(outside, 0.0, predict_trees(trained["model"], features[k], trained["recipe"]))
+            prediction = predict_trees(trained["model"], features[k], trained["recipe"], outside)
             out["prediction"][k], out["outside"][k] = prediction, outside
             out["error"][k] = model_error(meta, prediction, outside)
             anchored = cross_orbit(prediction, targets[k], features[k], times[k], trained["anchor"], outside)
