@@ -93,3 +93,55 @@ def test_bad_forecast_input_gets_one_line(argv, message, tmp_path, capsys):
 def test_forecast_refuses_nonsense_in_python():
     with pytest.raises(TessBackmlError, match="sky position"):
         forecast(95.0, -91.0)
+
+
+def _cutout_moved_to(source, destination, sector, camera, ccd, row, column):
+    """The real S12 TESScut cutout, its keywords and times moved to another sector's CCD
+    pixel: a cutout of that sector in TESScut's own layout, for the commands to read."""
+    from astropy.io import fits
+
+    from tess_backml.geometry import sector_time_range
+
+    start, end = sector_time_range(sector)
+    with fits.open(source) as hdul:
+        header, pixels = hdul[0].header, hdul[1]
+        header["SECTOR"], header["CAMERA"], header["CCD"] = sector, camera, ccd
+        pixels.header["CAMERA"], pixels.header["CCD"] = camera, ccd
+        for key in ("1CRV4P", "1CRV5P"):
+            pixels.header[key] = int(column)
+        for key in ("2CRV4P", "2CRV5P"):
+            pixels.header[key] = int(row)
+        time = pixels.data["TIME"]
+        pixels.data["TIME"] = start + 0.2 + (time - np.nanmin(time)) * (end - start - 0.4) / np.nanmax(time - np.nanmin(time))
+        hdul.writeto(destination)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("sector", [1, 30, 60, 98, 110])
+def test_forecast_and_the_default_model_run_offline_on_shipped_sectors(sector, monkeypatch, tmp_path, capsys):
+    """The acceptance sectors of the shipped geometry: no ephemeris option, no
+    environment variable, no network, and both commands answer."""
+    from tess_backml.cli import main
+    from tess_backml.geometry import CameraGeometry
+    from tess_backml.geometry.ephemeris import EPHEMERIS_ENVIRONMENT
+
+    monkeypatch.delenv(EPHEMERIS_ENVIRONMENT, raising=False)
+    camera, ccd, row, column = 1, 2, 700, 900
+    sky = CameraGeometry(sector, camera).wcs(ccd).pixel_to_world(column - 1, row - 1)
+    out = tmp_path / "forecast.csv"
+    assert main(["-q", "forecast", "--ra", f"{sky.ra.deg:.6f}", "--dec", f"{sky.dec.deg:.6f}", "--sectors", str(sector),
+                 "--out", str(out)]) == 0, capsys.readouterr().err
+    with open(out) as handle:
+        rows = [r for r in csv.DictReader(handle) if (int(r["camera"]), int(r["ccd"])) == (camera, ccd)]
+    assert rows and abs(float(rows[0]["row"]) - row) < 0.01 and abs(float(rows[0]["column"]) - column) < 0.01
+    assert all(np.isfinite(float(r["sl"])) and float(r["sl_err"]) > 0 for r in rows)
+
+    cutout = tmp_path / f"tess-s{sector:04d}-{camera}-{ccd}_cutout.fits"
+    _cutout_moved_to(shared_file("real/tess-s0012-2-1_tesscut_1x1.fits"), cutout, sector, camera, ccd, row, column)
+    corrected = tmp_path / "corrected.fits"
+    assert main(["-q", "correct", str(cutout), "--model", "default", "--out", str(corrected)]) == 0, capsys.readouterr().err
+    from astropy.io import fits
+
+    with fits.open(corrected) as hdul:
+        model = hdul[1].data["SL_MODEL"].reshape(len(hdul[1].data), -1)
+    assert np.isfinite(model).all(axis=1).mean() >= 0.9
