@@ -27,11 +27,15 @@ MIN_SPAN_DAYS = 5.0
 
 
 def usable_series(paths, minutes: float = 30.0) -> tuple:
-    """The series of ``paths`` fit to train on, and one line per file left out (why)."""
+    """The series of ``paths`` fit to train on, and one line per file left out (why).
+
+    The files are taken in the order of their names, so that a model does not depend on
+    the order a shell (and its locale) happened to list them in.
+    """
     from ..series import read_series
 
     kept, refused = [], []
-    for path in paths:
+    for path in sorted(paths, key=lambda p: (os.path.basename(str(p)), str(p))):
         name = os.path.basename(str(path))
         try:
             series = read_series(path).binned(minutes)
