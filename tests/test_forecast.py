@@ -7,7 +7,14 @@ import pytest
 from conftest import shared_file
 
 from tess_backml.errors import TessBackmlError
-from tess_backml.forecast import RELATIVE_THRESHOLD, episodes, forecast, observing
+from tess_backml.forecast import (
+    BAND_SIGMAS,
+    EPISODE_PADDING_HOURS,
+    RELATIVE_THRESHOLD,
+    episodes,
+    forecast,
+    observing,
+)
 
 #: Near the southern ecliptic pole: camera 4 of most southern sectors.
 CVZ = (95.0, -65.0)
@@ -26,12 +33,19 @@ def test_the_forecast_finds_the_sectors_and_cuts_episodes_at_its_threshold(first
         assert one.time.size > 1000 and np.all(np.diff(one.time) > 0)
         assert np.all(one.sl >= 0) and np.all(one.error > 0)
         assert one.threshold == pytest.approx(RELATIVE_THRESHOLD * one.sl.max())
-        # an episode is where the forecast reaches the threshold, and every such cadence is in one
-        np.testing.assert_array_equal(one.in_episode, one.sl >= one.threshold)
-        assert one.affected_share == pytest.approx(np.mean(one.sl >= one.threshold))
+        # every cadence whose upper band reaches the threshold is in an episode, and every
+        # episode cadence is within the padding of one
+        upper = one.sl + BAND_SIGMAS * one.error >= one.threshold
+        assert np.all(one.in_episode[upper])
+        hits = one.time[upper]
+        nearest = np.min(np.abs(one.time[one.in_episode][:, None] - hits[None, :]), axis=1)
+        assert np.all(nearest <= EPISODE_PADDING_HOURS / 24 + 1e-6)
+        assert one.affected_share == pytest.approx(one.in_episode.mean())
         for episode in one.episodes:
             assert episode["start"] <= episode["peak_time"] <= episode["end"] and episode["orbit"] in (1, 2)
-            assert episode["peak_sl"] >= one.threshold
+            assert episode["peak_sl"] + BAND_SIGMAS * one.error.max() >= one.threshold
+    # a faint sector's threshold lies within its error floor (all of it may be hit); not every one
+    assert min(s.affected_share for s in first_year.sectors) < 0.7
     table = first_year.episodes_table()
     assert len(table) == sum(len(s.episodes) for s in first_year.sectors) > 0
 
@@ -53,9 +67,26 @@ def test_episodes_split_by_orbit_and_nothing_below_the_threshold():
     time = np.arange(0, 27, 0.02)
     sl = np.where((time > 3) & (time < 4), 50.0, 0.0) + np.where((time > 20) & (time < 21.5), 80.0, 0.0)
     orbits = np.where(time < 13.5, 1, 2)
-    found = episodes(time, sl, 8.0, orbits)
+    found = episodes(time, sl, 8.0, orbits, padding_hours=0)
     assert [(e["orbit"], round(e["peak_sl"])) for e in found] == [(1, 50), (2, 80)]
+    assert found[0]["start"] == pytest.approx(3.02) and found[0]["end"] == pytest.approx(3.98)
     assert episodes(time, sl, 100.0, orbits) == [] and episodes(time, np.zeros_like(time), 0.0) == []
+
+
+def test_episodes_take_the_upper_band_and_the_padding():
+    time = np.arange(0, 27, 0.02)
+    sl = np.where((time > 3) & (time < 4), 50.0, 0.0)
+    error = np.where((time > 10) & (time < 11), 10.0, 1.0)
+    # alone the forecast never reaches 60; one error above it, the uncertain stretch does
+    assert episodes(time, sl, 60.0, padding_hours=0) == []
+    banded = episodes(time, sl, 9.0, error=error, sigmas=1.0, padding_hours=0)
+    assert [(round(e["start"], 2), round(e["end"], 2)) for e in banded] == [(3.02, 3.98), (10.02, 10.98)]
+    # six hours on each side, and runs nearer than twice that merge
+    padded = episodes(time, sl, 9.0, error=error, sigmas=1.0, padding_hours=6)
+    assert [(round(e["start"], 2), round(e["end"], 2)) for e in padded] == [(2.76, 4.24), (9.76, 11.24)]
+    merged = episodes(time, np.where((time > 3) & (time < 3.5) | (time > 3.8) & (time < 4), 50.0, 0.0), 9.0,
+                      padding_hours=6)
+    assert len(merged) == 1
 
 
 def test_forecast_command_writes_its_csv_and_plot(tmp_path, capsys):

@@ -418,7 +418,9 @@ COMMANDS = [
                 option("--model", default="default", help="a model trained on real series, or 'default'"),
                 option("--ephemeris", help=EPHEMERIS_HELP),
                 option("--threshold", type=float, default=None,
-                       help="episode threshold in e-/s per pixel (default: 10%% of each sector's forecast peak)"),
+                       help="episode threshold in e-/s per pixel (default: 10%% of each sector's forecast peak); "
+                            "a cadence is in an episode where the forecast plus one error reaches it, "
+                            "widened by 3 h on each side"),
                 option("--out", help="CSV of the forecast, one row per 30-min cadence of each sector"),
                 option("--plot", help="figure: one panel per sector, episodes shaded (PNG, PDF)"),
             ]),
