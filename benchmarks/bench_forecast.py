@@ -77,16 +77,14 @@ TARGETS = (0.9, 0.93, 0.95, 0.97, 0.99)
 def scores(series, one, rule=None):
     """Recall and precision of the episodes of forecast ``one`` (a SectorForecast) at the
     series' cadences; ``rule`` (share, band, padding) re-cuts them (default: as forecast)."""
-    from tess_backml.forecast import episodes
+    from tess_backml.forecast import episode_mask, episodes
 
     if rule is None:
         inside = one.in_episode
     else:
         share, sigmas, hours = rule
         cut = episodes(one.time, one.sl, share * float(one.sl.max()), error=one.error, sigmas=sigmas, padding_hours=hours)
-        inside = np.zeros(one.time.size, bool)
-        for episode in cut:
-            inside |= (one.time >= episode["start"]) & (one.time <= episode["end"])
+        inside = episode_mask(one.time, cut)
     real = series.sl > 0.1 * series.sl.max()
     predicted = inside[np.clip(np.searchsorted(one.time, series.time), 0, one.time.size - 1)]
     recall = float(np.mean(predicted[real])) if real.any() else np.nan

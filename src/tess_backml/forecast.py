@@ -82,10 +82,7 @@ class SectorForecast:
     @property
     def in_episode(self) -> np.ndarray:
         """True at the cadences inside an episode."""
-        inside = np.zeros(self.time.size, bool)
-        for episode in self.episodes:
-            inside |= (self.time >= episode["start"]) & (self.time <= episode["end"])
-        return inside
+        return episode_mask(self.time, self.episodes)
 
     @property
     def affected_share(self) -> float:
@@ -288,6 +285,14 @@ def episodes(time, sl, threshold, orbits=None, error=None, sigmas: float = BAND_
         found.append({"start": float(time[a]), "end": float(time[b - 1]), "peak_time": float(time[peak]),
                       "peak_sl": float(sl[peak]), "orbit": int(orbits[peak])})
     return found
+
+
+def episode_mask(time, found) -> np.ndarray:
+    """True at the ``time`` inside one of the episodes ``found`` (see :func:`episodes`)."""
+    inside = np.zeros(np.size(time), bool)
+    for episode in found:
+        inside |= (time >= episode["start"]) & (time <= episode["end"])
+    return inside
 
 
 def _runs(mask):
