@@ -9,6 +9,7 @@ from conftest import shared_file
 from tess_backml.errors import TessBackmlError
 from tess_backml.forecast import (
     BAND_SIGMAS,
+    END_MARGIN_DAYS,
     EPISODE_PADDING_HOURS,
     RELATIVE_THRESHOLD,
     episodes,
@@ -26,20 +27,27 @@ def first_year():
 
 
 def test_the_forecast_finds_the_sectors_and_cuts_episodes_at_its_threshold(first_year):
+    from tess_backml.geometry import sector_time_range
+
     assert [s.sector for s in first_year.sectors] == [1, 2, 3, 4, 5, 6]
     assert {s.camera for s in first_year.sectors} == {4}
     for one in first_year.sectors:
         assert 1 <= one.row <= 2048 and 45 <= one.column <= 2092
         assert one.time.size > 1000 and np.all(np.diff(one.time) > 0)
         assert np.all(one.sl >= 0) and np.all(one.error > 0)
-        assert one.threshold == pytest.approx(RELATIVE_THRESHOLD * one.sl.max())
+        # past the pointing table's end (real data run on), but the threshold is a share of
+        # the peak within the table's span
+        start, end = sector_time_range(one.sector)
+        assert one.time[0] == start and end + END_MARGIN_DAYS - 1 / 48 - 1e-6 < one.time[-1] < end + END_MARGIN_DAYS
+        assert one.peak == one.sl[one.time <= end].max()
+        assert one.threshold == pytest.approx(RELATIVE_THRESHOLD * one.peak)
         # every cadence whose upper band reaches the threshold is in an episode, and every
-        # episode cadence is within the padding of one
+        # episode cadence is within the padding (before, after) of one
         upper = one.sl + BAND_SIGMAS * one.error >= one.threshold
         assert np.all(one.in_episode[upper])
-        hits = one.time[upper]
-        nearest = np.min(np.abs(one.time[one.in_episode][:, None] - hits[None, :]), axis=1)
-        assert np.all(nearest <= EPISODE_PADDING_HOURS / 24 + 1e-6)
+        later = one.time[upper][None, :] - one.time[one.in_episode][:, None]  # hit minus episode cadence
+        before, after = np.asarray(EPISODE_PADDING_HOURS) / 24 + 1e-6
+        assert np.all(np.any((later <= before) & (-later <= after), axis=1))
         assert one.affected_share == pytest.approx(one.in_episode.mean())
         for episode in one.episodes:
             assert episode["start"] <= episode["peak_time"] <= episode["end"] and episode["orbit"] in (1, 2)
@@ -87,6 +95,9 @@ def test_episodes_take_the_upper_band_and_the_padding():
     merged = episodes(time, np.where((time > 3) & (time < 3.5) | (time > 3.8) & (time < 4), 50.0, 0.0), 9.0,
                       padding_hours=6)
     assert len(merged) == 1
+    # padding before and after apart: a tail of 12 h, nothing before
+    tailed = episodes(time, sl, 9.0, padding_hours=(0, 12))
+    assert [(round(e["start"], 2), round(e["end"], 2)) for e in tailed] == [(3.02, 4.48)]
 
 
 def test_forecast_command_writes_its_csv_and_plot(tmp_path, capsys):
@@ -176,3 +187,24 @@ def test_forecast_and_the_default_model_run_offline_on_shipped_sectors(sector, m
     with fits.open(corrected) as hdul:
         model = hdul[1].data["SL_MODEL"].reshape(len(hdul[1].data), -1)
     assert np.isfinite(model).all(axis=1).mean() >= 0.9
+
+
+def test_the_forecast_span_holds_every_cadence_of_the_real_series():
+    # tesswcs' pointing table gives whole days; real data run past its end (Sector 5's
+    # camera 4 light curve by 0.8 d, with its brightest light in that last day)
+    import glob
+
+    from tess_backml.forecast import forecast_stop
+    from tess_backml.geometry import sector_time_range
+    from tess_backml.series import read_series
+
+    folder = shared_file("real/lightcurves/eleanor-reference/target_s0005.fits").parents[1]
+    files = sorted(glob.glob(str(folder / "**" / "*.fits"), recursive=True))
+    assert len(files) > 20
+    beyond = 0
+    for path in files:
+        series = read_series(path)
+        start, end = sector_time_range(series.sector)
+        assert start <= series.time.min() and series.time.max() <= forecast_stop(end), path
+        beyond += series.time.max() > end
+    assert beyond > 0  # the margin is needed, not only allowed

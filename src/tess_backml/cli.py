@@ -17,6 +17,7 @@ from typing import NamedTuple
 from . import __version__
 from .cli_model import run_evaluate, run_forecast, run_train  # noqa: F401 - handlers, found by name
 from .errors import TessBackmlError
+from .forecast import RELATIVE_THRESHOLD, episode_rule_text
 
 log = logging.getLogger("tess_backml")
 
@@ -418,9 +419,8 @@ COMMANDS = [
                 option("--model", default="default", help="a model trained on real series, or 'default'"),
                 option("--ephemeris", help=EPHEMERIS_HELP),
                 option("--threshold", type=float, default=None,
-                       help="episode threshold in e-/s per pixel (default: 10%% of each sector's forecast peak); "
-                            "a cadence is in an episode where the forecast plus one error reaches it, "
-                            "widened by 3 h on each side"),
+                       help=f"episode threshold in e-/s per pixel (default: {100 * RELATIVE_THRESHOLD:g}%% of each "
+                            f"sector's forecast peak); a cadence is in an episode at {episode_rule_text()}"),
                 option("--out", help="CSV of the forecast, one row per 30-min cadence of each sector"),
                 option("--plot", help="figure: one panel per sector, episodes shaded (PNG, PDF)"),
             ]),

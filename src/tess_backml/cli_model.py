@@ -120,15 +120,14 @@ def run_forecast(args) -> int:
 
 def format_forecast(result) -> str:
     """The forecast's sectors and episodes as text."""
-    from .forecast import BAND_SIGMAS, EPISODE_PADDING_HOURS
+    from .forecast import episode_rule_text
 
     lines = [f"RA {result.ra:.4f} Dec {result.dec:.4f}: observed in {len(result.sectors)} sectors"
              + (f" (sectors {', '.join(map(str, result.skipped))} not covered by the ephemeris)" if result.skipped else "")]
     for one in result.sectors:
         lines.append(f"sector {one.sector:3d} camera {one.camera} CCD {one.ccd} row {one.row:6.1f} column {one.column:6.1f}: "
                      f"peak {np.max(one.sl, initial=0):8.1f} e-/s/pixel, {100 * one.affected_share:3.0f}% of the sector "
-                     f"in {len(one.episodes)} episodes (forecast + {BAND_SIGMAS:g} error reaching "
-                     f"{one.threshold:.1f}, widened {EPISODE_PADDING_HOURS:g} h)"
+                     f"in {len(one.episodes)} episodes ({episode_rule_text()}, {one.threshold:.1f})"
                      + (f", {int(one.outside_training.sum())} cadences outside the training" if one.outside_training.any() else ""))
         for e in one.episodes:
             lines.append(f"    orbit {e['orbit']}: BTJD {e['start']:.2f}-{e['end']:.2f}, peak {e['peak_sl']:.1f} at {e['peak_time']:.2f}")

@@ -7,15 +7,18 @@ from the geometry, with its uncertainty band, and cuts the sector into episodes:
 
 * an **episode** is a run of cadences where the forecast's upper band (SL plus
   :data:`BAND_SIGMAS` times its error) reaches the threshold, widened by
-  :data:`EPISODE_PADDING_HOURS` on each side; the threshold is by default
+  :data:`EPISODE_PADDING_HOURS` (before, after); the threshold is by default
   :data:`RELATIVE_THRESHOLD` of the sector's forecast peak, or a level in e-/s per
-  pixel. The model knows when the light comes better than how much, so the band and
-  the padding catch the real episodes its central value misses. The three numbers
-  were chosen on the real series (``benchmarks/bench_forecast.py``: the best
-  precision whose recall of the real episodes, each series' cadences above 10% of its
-  own peak, reaches the target; the target itself chosen by inner leave-one-sector-out
-  folds), and its held-out figures come from doing that choice inside
+  pixel. The model knows when the light comes better than how much, so a low share
+  and the band catch the real episodes its central value misses (a faint tail after
+  the bright part, or an episode whose real peak is far below the forecast's). The
+  rule was chosen on the real series (``benchmarks/bench_forecast.py``: among a grid of
+  shares, bands and paddings, the one that covers 90% of every series' real episode
+  cadences, each series' cadences above 10% of its own peak, with the best mean
+  precision); its held-out figures come from making that choice inside
   leave-one-sector-out folds;
+* a sector's forecast runs :data:`END_MARGIN_DAYS` past the end ``tesswcs``' pointing
+  table gives, where real data often still run;
 * the **stray-light windows** are the cadences when the Earth or the Moon is above the
   sunshade (camera angle below :data:`~tess_backml.constants.SUNSHADE_CUTOFF_DEG`), the
   geometry SPOC's stray-light flags (quality values 2048 and 4096) follow.
@@ -30,18 +33,22 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .constants import SUNSHADE_CUTOFF_DEG, on_science_pixels
+from .constants import BTJD_OFFSET, SUNSHADE_CUTOFF_DEG, on_science_pixels
 from .errors import TessBackmlError
 
 #: Default episode threshold: this share of the sector's forecast peak (chosen on the
 #: real series, see the module's docstring).
-RELATIVE_THRESHOLD = 0.1
+RELATIVE_THRESHOLD = 0.02
 #: A cadence may be hit where the forecast plus this many errors reaches the threshold.
 BAND_SIGMAS = 1.0
-#: Episodes are widened by this much on each side (hours).
-EPISODE_PADDING_HOURS = 3.0
+#: Episodes are widened by this much before and after (hours).
+EPISODE_PADDING_HOURS = (0.0, 0.0)
 #: Minutes between the forecast's cadences.
 FORECAST_MINUTES = 30.0
+#: The forecast runs this long past the sector's end in ``tesswcs``' pointing table
+#: (days): the table gives whole days, and real sectors' data run up to 0.8 d past its
+#: end (Sectors 1 and 5), while none of the real series starts before its start.
+END_MARGIN_DAYS = 1.0
 #: A camera sees at most this far from its boresight (deg): half the diagonal of its
 #: 24 x 24 deg field, with a margin; only cameras this near are asked for pixels.
 CAMERA_REACH_DEG = 18.0
@@ -62,6 +69,9 @@ class SectorForecast:
         Times where the model extrapolates; times in a stray-light window.
     threshold : float
         The episode threshold used (e-/s per pixel).
+    peak : float
+        The forecast's highest SL within the sector's span in the pointing table (the
+        default threshold is :data:`RELATIVE_THRESHOLD` of it).
     episodes : list of dict
         ``start``, ``end``, ``peak_time``, ``peak_sl``, ``orbit`` (1 or 2) of each episode.
     """
@@ -77,6 +87,7 @@ class SectorForecast:
     outside_training: np.ndarray
     stray_light: np.ndarray
     threshold: float
+    peak: float
     episodes: list = field(default_factory=list)
 
     @property
@@ -225,7 +236,7 @@ def sector_forecast(sector, camera, ccd, row, column, model="default", ephemeris
     from .geometry import camera_vectors, sector_time_range
 
     start, end = sector_time_range(sector)
-    time = np.arange(start, end, FORECAST_MINUTES / 1440.0)
+    time = np.arange(start, forecast_stop(end, ephemeris), FORECAST_MINUTES / 1440.0)
     corrector = ScatterLightCorrector(sector, camera, ccd, model=model, ephemeris=ephemeris)
     sl, error = corrector.evaluate_scatterlight_model(np.array([row]), np.array([column]), time, method="model")
     sl, error = np.nan_to_num(sl[:, 0, 0].astype(float)), np.nan_to_num(error[:, 0, 0].astype(float))
@@ -234,10 +245,21 @@ def sector_forecast(sector, camera, ccd, row, column, model="default", ephemeris
     stray = np.zeros(time.size, bool)
     for body, cutoff in SUNSHADE_CUTOFF_DEG.items():
         stray |= np.asarray(vectors[f"{body.capitalize()}_Camera_Angle"]) < cutoff
-    level = float(threshold) if threshold is not None else RELATIVE_THRESHOLD * float(np.max(sl, initial=0.0))
-    result = SectorForecast(sector, camera, ccd, row, column, time, sl, error, outside, stray, level)
+    # the peak within the table's span: the margin's geometry may already be the next pointing's
+    peak = float(np.max(sl[time <= end], initial=0.0))
+    level = float(threshold) if threshold is not None else RELATIVE_THRESHOLD * peak
+    result = SectorForecast(sector, camera, ccd, row, column, time, sl, error, outside, stray, level, peak)
     result.episodes = episodes(time, sl, level, orbits_by_perigee(time, np.asarray(vectors["Earth_Distance"])), error=error)
     return result
+
+
+def forecast_stop(end, ephemeris=None) -> float:
+    """The last BTJD of a sector's forecast: :data:`END_MARGIN_DAYS` after the pointing
+    table's ``end`` where the ephemeris covers it, else ``end``."""
+    from .geometry import load_ephemeris
+
+    later = end + END_MARGIN_DAYS
+    return later if load_ephemeris(ephemeris).covers(np.array([end, later]) + BTJD_OFFSET) else end
 
 
 def orbits_by_perigee(time, earth_distance) -> np.ndarray:
@@ -249,7 +271,7 @@ def orbits_by_perigee(time, earth_distance) -> np.ndarray:
 
 
 def episodes(time, sl, threshold, orbits=None, error=None, sigmas: float = BAND_SIGMAS,
-             padding_hours: float = EPISODE_PADDING_HOURS) -> list:
+             padding_hours=EPISODE_PADDING_HOURS) -> list:
     """The episodes of a forecast, with their peak and orbit.
 
     Parameters
@@ -262,8 +284,10 @@ def episodes(time, sl, threshold, orbits=None, error=None, sigmas: float = BAND_
         1 or 2 per cadence (default: all 1).
     error : ndarray, optional
         The forecast's error; the upper band is ``sl + sigmas * error`` (default: no band).
-    sigmas, padding_hours : float
-        Width of the band in errors, and the widening of every episode on each side.
+    sigmas : float
+        Width of the band in errors.
+    padding_hours : float or (float, float)
+        The widening of every episode, before and after it (one number: both sides).
 
     Returns
     -------
@@ -276,15 +300,31 @@ def episodes(time, sl, threshold, orbits=None, error=None, sigmas: float = BAND_
     upper = sl if error is None else sl + sigmas * np.asarray(error)
     hit = upper >= threshold
     step = float(np.median(np.diff(time))) if time.size > 1 else 1.0
-    reach = round(padding_hours / 24.0 / step)
-    if reach > 0:
-        hit = np.convolve(hit.astype(np.int8), np.ones(2 * reach + 1, np.int8), "same") > 0
+    before, after = (padding_hours, padding_hours) if np.ndim(padding_hours) == 0 else padding_hours
+    hit = _widened(hit, round(before / 24.0 / step), round(after / 24.0 / step))
     found = []
     for a, b in _runs(hit):
         peak = a + int(np.argmax(sl[a:b]))
         found.append({"start": float(time[a]), "end": float(time[b - 1]), "peak_time": float(time[peak]),
                       "peak_sl": float(sl[peak]), "orbit": int(orbits[peak])})
     return found
+
+
+def _widened(mask, before: int, after: int) -> np.ndarray:
+    """``mask`` with every True spread ``before`` cadences earlier and ``after`` later."""
+    out = mask.copy()
+    for shift in range(1, before + 1):
+        out[:-shift] |= mask[shift:]
+    for shift in range(1, after + 1):
+        out[shift:] |= mask[:-shift]
+    return out
+
+
+def episode_rule_text(sigmas: float = BAND_SIGMAS, padding_hours=EPISODE_PADDING_HOURS) -> str:
+    """The episode rule in words, for help and summaries."""
+    before, after = (padding_hours, padding_hours) if np.ndim(padding_hours) == 0 else padding_hours
+    widened = f", widened {before:g} h before and {after:g} h after" if before or after else ""
+    return f"the forecast plus {sigmas:g} error{'s' if sigmas != 1 else ''} reaching the threshold{widened}"
 
 
 def episode_mask(time, found) -> np.ndarray:
