@@ -233,8 +233,9 @@ def forecast(ra: float, dec: float, sectors=None, model="default", ephemeris=Non
 def sector_forecast(sector, camera, ccd, row, column, model="default", ephemeris=None, threshold=None) -> SectorForecast:
     """The :class:`SectorForecast` at one place (1-based CCD ``row``, ``column``)."""
     from .corrector import OUTSIDE_TRAINING, ScatterLightCorrector
-    from .geometry import camera_vectors, sector_time_range
+    from .geometry import camera_vectors, load_ephemeris, sector_time_range
 
+    ephemeris = load_ephemeris(ephemeris)  # once, for the span, the model and the vectors
     start, end = sector_time_range(sector)
     time = np.arange(start, forecast_stop(end, ephemeris), FORECAST_MINUTES / 1440.0)
     corrector = ScatterLightCorrector(sector, camera, ccd, model=model, ephemeris=ephemeris)
@@ -300,7 +301,7 @@ def episodes(time, sl, threshold, orbits=None, error=None, sigmas: float = BAND_
     upper = sl if error is None else sl + sigmas * np.asarray(error)
     hit = upper >= threshold
     step = float(np.median(np.diff(time))) if time.size > 1 else 1.0
-    before, after = (padding_hours, padding_hours) if np.ndim(padding_hours) == 0 else padding_hours
+    before, after = _before_after(padding_hours)
     hit = _widened(hit, round(before / 24.0 / step), round(after / 24.0 / step))
     found = []
     for a, b in _runs(hit):
@@ -308,6 +309,11 @@ def episodes(time, sl, threshold, orbits=None, error=None, sigmas: float = BAND_
         found.append({"start": float(time[a]), "end": float(time[b - 1]), "peak_time": float(time[peak]),
                       "peak_sl": float(sl[peak]), "orbit": int(orbits[peak])})
     return found
+
+
+def _before_after(padding_hours) -> tuple:
+    """Padding (hours) before and after an episode, from one number or a pair."""
+    return (padding_hours, padding_hours) if np.ndim(padding_hours) == 0 else tuple(padding_hours)
 
 
 def _widened(mask, before: int, after: int) -> np.ndarray:
@@ -322,7 +328,7 @@ def _widened(mask, before: int, after: int) -> np.ndarray:
 
 def episode_rule_text(sigmas: float = BAND_SIGMAS, padding_hours=EPISODE_PADDING_HOURS) -> str:
     """The episode rule in words, for help and summaries."""
-    before, after = (padding_hours, padding_hours) if np.ndim(padding_hours) == 0 else padding_hours
+    before, after = _before_after(padding_hours)
     widened = f", widened {before:g} h before and {after:g} h after" if before or after else ""
     return f"the forecast plus {sigmas:g} error{'s' if sigmas != 1 else ''} reaching the threshold{widened}"
 
