@@ -67,7 +67,8 @@ class RowStage:
         Whether ``download`` first fetches a band's rows as stored, to its worker's
         :meth:`work_file` (holding :attr:`fetching`), then turns them into the band
         file (holding :attr:`turning`). Two workers then prepare bands at once, one
-        fetching while the other turns; otherwise one.
+        fetching while the other turns; otherwise one. Bands are fetched in the order
+        they were asked for, whichever worker reaches :attr:`fetching` first.
     """
 
     def __init__(self, download, row_bytes: int, directory=None, ahead_bands: int | None = None, remote: bool = False):
@@ -83,8 +84,10 @@ class RowStage:
         self._window = 1  # most bands one read has needed
         self._spare = []  # files of evicted bands, rewritten in place for the next ones
         self.remote = bool(remote)
-        #: held while a band is fetched, and while one is turned: one of each at a time
-        self.fetching, self.turning = threading.Lock(), threading.Lock()
+        #: held while a band is fetched (in the order asked for), and while one is
+        #: turned: one of each at a time
+        self.fetching, self.turning = InTurn(), threading.Lock()
+        self._tickets = 0
         self._workers = 2 if self.remote else 1
         self._pool = ThreadPoolExecutor(self._workers, thread_name_prefix="tess-backml-stage")
 
@@ -109,7 +112,14 @@ class RowStage:
     def _path(self, band: int) -> str:
         return os.path.join(self.directory, f"rows-{band * STAGE_ROWS:04d}.raw")
 
-    def _fetch(self, band: int) -> str:
+    def _fetch(self, band: int, ticket: int) -> str:
+        self.fetching.hold(ticket)
+        try:
+            return self._prepare(band)
+        finally:
+            self.fetching.done(ticket)  # a band that failed, or never fetched, lets the next one go
+
+    def _prepare(self, band: int) -> str:
         path = self._path(band)
         first = band * STAGE_ROWS
         with self._lock:
@@ -130,7 +140,8 @@ class RowStage:
         # under self._lock
         if band not in self._bands:
             self._check_space()
-            self._bands[band] = self._pool.submit(self._fetch, band)
+            self._bands[band] = self._pool.submit(self._fetch, band, self._tickets)
+            self._tickets += 1
         if band in self._recent:
             self._recent.remove(band)
         self._recent.append(band)
@@ -216,3 +227,52 @@ class RowStage:
         """Stop downloading and delete the scratch files."""
         self._pool.shutdown(wait=True, cancel_futures=True)
         self._finalizer()
+
+
+class InTurn:
+    """A lock taken in the order of tickets: the thread holding ticket ``n``
+    (:meth:`hold`) enters only once tickets ``0 .. n-1`` are :meth:`done`; a thread
+    without a ticket just waits for the lock.
+
+    Bands are queued in the order a build needs them, but the worker of the band ahead
+    can reach the network first; then the band a read waits for would wait a whole
+    fetch longer. Every earlier ticket is running or done when a later one runs (the
+    pool takes its tasks in order), so none waits on a ticket that never comes.
+    """
+
+    def __init__(self):
+        self._turn = threading.Condition()
+        self._finished = set()
+        self._next = 0  # every ticket below it is done
+        self._busy = False
+        self._mine = threading.local()
+
+    def hold(self, ticket: int):
+        """The calling thread's ticket for its next ``with``."""
+        self._mine.ticket = ticket
+
+    def done(self, ticket: int):
+        """Ticket ``ticket`` has had its turn (or needs none): later ones may go."""
+        with self._turn:
+            if ticket >= self._next:
+                self._finished.add(ticket)
+            while self._next in self._finished:
+                self._finished.discard(self._next)
+                self._next += 1
+            self._turn.notify_all()
+
+    def __enter__(self):
+        ticket = getattr(self._mine, "ticket", None)
+        with self._turn:
+            self._turn.wait_for(lambda: not self._busy and (ticket is None or self._next >= ticket))
+            self._busy = True
+        return self
+
+    def __exit__(self, *exc):
+        ticket, self._mine.ticket = getattr(self._mine, "ticket", None), None
+        with self._turn:
+            self._busy = False
+            self._turn.notify_all()
+        if ticket is not None:
+            self.done(ticket)
+        return False
