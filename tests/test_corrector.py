@@ -236,7 +236,9 @@ def test_correct_command(sector2_tpf, tmp_path, capsys):
     for argv, message in [
         ([real, "--cube", cube], "sector 12 camera 2 CCD 1"),
         ([str(tmp_path / "none.fits"), "--cube", cube], "no such file"),
-        ([cube, "--cube", cube], "not a"),
+        ([str(REPO / "README.md"), "--cube", cube], "is not a FITS file"),
+        ([cube, "--cube", cube], "is an SL cube, not a series: give it as the cube"),
+        ([str(shared_file("real/tess2018206192942-s0001-1-4-0120-s_ffic.fits")), "--cube", cube], "one full-frame image"),
         ([str(sector2_tpf), "--cube", real], "not a tess-backml SL cube"),
     ]:
         assert main(["correct", *argv, "--out", str(tmp_path / "x.fits")]) == 2

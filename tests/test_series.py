@@ -64,8 +64,10 @@ def test_bad_input_gets_one_clear_error(tmp_path):
         read_series(tmp_path / "no_bkg.fits")
     with pytest.raises(TessBackmlError, match="no valid cadence"):
         read_series(tmp_path / "all_flagged.fits")
-    with pytest.raises(FileFormatError, match="not a TESS light curve"):
+    with pytest.raises(FileFormatError, match="is an SL cube, not a series.*--cube"):
         read_series(shared_file("ffi_sl_cube_sector002_1-1_test.fits"))
+    with pytest.raises(FileFormatError, match="one full-frame image .*tess-backml cube --source"):
+        read_series(shared_file("real/tess2018206192942-s0001-1-4-0120-s_ffic.fits"))
     (tmp_path / "text.fits").write_text("not FITS")
     with pytest.raises(TessBackmlError, match="cannot read"):
         read_series(tmp_path / "text.fits")

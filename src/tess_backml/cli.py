@@ -248,7 +248,11 @@ def run_correct(args) -> int:
     except FileNotFoundError:
         raise TessBackmlError(f"no such file: {args.tpf}") from None
     except Exception as exc:  # lightkurve raises many kinds for files that are not TPFs
-        raise TessBackmlError(f"{args.tpf} is not a target pixel file lightkurve can read ({exc})") from None
+        from .series import table_refusal
+
+        # lightkurve's own words end in advice to delete the file, wrong for an FFI or an image
+        reason = table_refusal(args.tpf) or f"{args.tpf} is not a target pixel file lightkurve can read ({exc})"
+        raise TessBackmlError(reason) from None
     if not isinstance(tpf, lk.TessTargetPixelFile):
         raise TessBackmlError(f"{args.tpf} is not a TESS target pixel file (lightkurve read a {type(tpf).__name__})")
     if args.anchor and not args.model:

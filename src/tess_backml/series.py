@@ -155,7 +155,7 @@ def read_series(path) -> SLSeries:
     try:
         with fits.open(path) as hdul:
             if len(hdul) < 2 or not isinstance(hdul[1], fits.BinTableHDU):
-                raise FileFormatError(f"{path} is not a TESS light curve or target pixel file (no data table)")
+                raise FileFormatError(_not_a_table(path, hdul))
             columns = hdul[1].columns.names
             if "FLUX" in columns and hdul[1].columns["FLUX"].dim is not None:
                 return _pixel_file_series(path)
@@ -174,6 +174,31 @@ def read_series(path) -> SLSeries:
         f"{path} is none of the light curves tess-backml reads (SPOC, TESS-SPOC, TASOC, eleanor, TGLC) "
         "nor a target pixel file"
     )
+
+
+def table_refusal(path):
+    """The one-line reason a file without a FITS data table is no series (no FITS, an
+    FFI, an SL cube, an image), or None when it has one."""
+    from astropy.io import fits
+
+    try:
+        with fits.open(path) as hdul:
+            return None if len(hdul) > 1 and isinstance(hdul[1], fits.BinTableHDU) else _not_a_table(path, hdul)
+    except FileNotFoundError:
+        return f"no such file: {path}"
+    except (OSError, ValueError):
+        return f"{path} is not a FITS file (or is damaged)"
+
+
+def _not_a_table(path, hdul) -> str:
+    # a SPOC full-frame image is one time, not a series: say what to do with it instead
+    extension = hdul[1].header if len(hdul) > 1 else {}
+    if str(extension.get("EXTNAME", "")).strip() == "SCATTER LIGHT CUBE":
+        return f"{path} is an SL cube, not a series: give it as the cube to correct with (--cube, or cube= in Python)"
+    if str(extension.get("IMAGTYPE", "")).strip() in ("cal", "uncal") or "CAMERA.CCD" in str(extension.get("EXTNAME", "")):
+        return (f"{path} is one full-frame image (a single time), not a series: build an SL cube from the "
+                "sector's FFIs instead (tess-backml cube --source DIRECTORY_OF_FFIS)")
+    return f"{path} is not a TESS light curve or target pixel file (no data table)"
 
 
 #: FFI pipelines' light curves without SPOC's layout: how each gives its background.
