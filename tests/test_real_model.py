@@ -287,3 +287,16 @@ def test_correct_anchor_fits_the_default_model_to_a_cutouts_own_background(tmp_p
         left[name] = sl_left(own.sl[good], sl[good])
     # fitted to the stamp's own faint pixels, the model follows them better than alone
     assert left["anchored"] < min(left["plain"], 0.5)
+
+
+def test_a_stamp_too_short_to_know_its_dark_level_is_not_anchored(tmp_path, capsys):
+    from tess_backml.cli import main
+
+    short = str(shared_file("real/tess-s0015-2-3_spoc_tpf_11x11_100cad.fits"))  # 100 cadences, 0.1 days
+    out = tmp_path / "anchored.fits"
+    assert main(["correct", short, "--model", "default", "--anchor", "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert "too short to know its dark level" in err and len(err.strip().splitlines()) == 1, err
+    assert not out.exists()
+    # without anchoring the model alone corrects it
+    assert main(["-q", "correct", short, "--model", "default", "--out", str(out)]) == 0 and out.is_file()

@@ -47,6 +47,9 @@ STRAY_LIGHT_BITS = QUALITY_FLAGS["Straylight"] | QUALITY_FLAGS["Straylight2"]
 SPIKE = 1 << 20
 #: Percentile of a series taken as its dark level.
 DARK_PERCENTILE = 2.0
+#: A series shorter than this (days) may hold no dark time: its dark level is unknown,
+#: so it can neither train a model nor anchor one.
+MIN_DARK_SPAN_DAYS = 5.0
 
 
 @dataclass

@@ -22,7 +22,7 @@ def anchored_sl(evaluator, anchor, rows, cols, btjd):
     from ..model.anchor import anchor_fit, orbit_index
     from ..model.evaluation import model_features
     from ..model.real import model_error
-    from ..series import SPIKE
+    from ..series import MIN_DARK_SPAN_DAYS, SPIKE
     from .model_path import OUTSIDE_TRAINING
 
     meta = evaluator.meta
@@ -34,6 +34,10 @@ def anchored_sl(evaluator, anchor, rows, cols, btjd):
     if (keep & inside).sum() < 10:
         raise TessBackmlError(f"the stamp's own background has {(keep & inside).sum()} usable cadences: too few to "
                               "anchor the model on (at least 10)")
+    span = float(np.ptp(anchor.time[keep & inside]))
+    if span < MIN_DARK_SPAN_DAYS:  # its SL above a dark level it never saw would anchor the model near nothing
+        raise TessBackmlError(f"the stamp spans {span:.1f} days: too short to know its dark level, so its own background "
+                              f"cannot anchor the model (at least {MIN_DARK_SPAN_DAYS:g} days); correct without anchoring")
     time, observed = anchor.time[inside], anchor.sl[inside]
     place_sl, _, place_flags = evaluator.evaluate(np.array([anchor.row]), np.array([anchor.column]), time)
     place_sl = np.nan_to_num(place_sl[:, 0, 0].astype(float))

@@ -18,12 +18,13 @@ import time
 import numpy as np
 
 from ..errors import TessBackmlError
+from ..series import MIN_DARK_SPAN_DAYS
 from .real import REAL_FEATURE_SET, series_features, training_domain
 
 log = logging.getLogger(__name__)
 
 #: A series must span this many days: its dark level is the sector's darkest cadences.
-MIN_SPAN_DAYS = 5.0
+MIN_SPAN_DAYS = MIN_DARK_SPAN_DAYS
 
 
 def usable_series(paths, minutes: float = 30.0) -> tuple:
