@@ -194,7 +194,7 @@ def table_refusal(path):
 
 
 def _not_a_table(path, hdul) -> str:
-    # a SPOC full-frame image is one time, not a series: say what to do with it instead
+    # an FFI or an SL cube is no series: say what it is and what to do with it instead
     extension = hdul[1].header if len(hdul) > 1 else {}
     if str(extension.get("EXTNAME", "")).strip() == "SCATTER LIGHT CUBE":
         return f"{path} is an SL cube, not a series: give it as the cube to correct with (--cube, or cube= in Python)"
