@@ -18,13 +18,10 @@ import time
 import numpy as np
 
 from ..errors import TessBackmlError
-from ..series import MIN_DARK_SPAN_DAYS
+from ..series import MIN_DARK_SPAN_DAYS, read_series
 from .real import REAL_FEATURE_SET, series_features, training_domain
 
 log = logging.getLogger(__name__)
-
-#: A series must span this many days: its dark level is the sector's darkest cadences.
-MIN_SPAN_DAYS = MIN_DARK_SPAN_DAYS
 
 
 def usable_series(paths, minutes: float = 30.0) -> tuple:
@@ -33,8 +30,6 @@ def usable_series(paths, minutes: float = 30.0) -> tuple:
     The files are taken in the order of their names, so that a model does not depend on
     the order a shell (and its locale) happened to list them in.
     """
-    from ..series import read_series
-
     kept, refused = [], []
     for path in sorted(paths, key=lambda p: (os.path.basename(str(p)), str(p))):
         name = os.path.basename(str(path))
@@ -44,9 +39,9 @@ def usable_series(paths, minutes: float = 30.0) -> tuple:
             refused.append(f"{name}: {exc}")
             continue
         span = float(np.ptp(series.time))
-        if span < MIN_SPAN_DAYS:
+        if span < MIN_DARK_SPAN_DAYS:
             refused.append(f"{name}: spans {span:.1f} days, too short to know its dark level (at least "
-                           f"{MIN_SPAN_DAYS:.0f} needed)")
+                           f"{MIN_DARK_SPAN_DAYS:.0f} needed)")
             continue
         kept.append((path, series))
     for line in refused:
@@ -174,7 +169,6 @@ def score_series(loaded, paths, ephemeris=None, minutes: float = 30.0) -> dict:
     model (its shrink, nothing where it extrapolates), the model anchored each orbit on
     the other, and no correction; with the error scores."""
     from ..geometry import load_ephemeris
-    from ..series import read_series
     from .anchor import cross_orbit
     from .evaluation import model_features
     from .real import model_error, outside_domain, sl_left
