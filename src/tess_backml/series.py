@@ -157,7 +157,7 @@ def read_series(path) -> SLSeries:
 
     try:
         with fits.open(path) as hdul:
-            if len(hdul) < 2 or not isinstance(hdul[1], fits.BinTableHDU):
+            if not _has_data_table(hdul):
                 raise FileFormatError(_not_a_table(path, hdul))
             columns = hdul[1].columns.names
             if "FLUX" in columns and hdul[1].columns["FLUX"].dim is not None:
@@ -186,11 +186,17 @@ def table_refusal(path):
 
     try:
         with fits.open(path) as hdul:
-            return None if len(hdul) > 1 and isinstance(hdul[1], fits.BinTableHDU) else _not_a_table(path, hdul)
+            return None if _has_data_table(hdul) else _not_a_table(path, hdul)
     except FileNotFoundError:
         return f"no such file: {path}"
     except (OSError, ValueError):
         return f"{path} is not a FITS file (or is damaged)"
+
+
+def _has_data_table(hdul) -> bool:
+    from astropy.io import fits
+
+    return len(hdul) > 1 and isinstance(hdul[1], fits.BinTableHDU)
 
 
 def _not_a_table(path, hdul) -> str:
