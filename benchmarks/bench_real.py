@@ -134,7 +134,7 @@ def border_and_interior(path, ephemeris, trained_meta, model):
         return safe_prediction(model, features[:, :columns], shrink, outside), outside
 
     (model_inner, _), (model_outer, outside) = at(inner), at(outer)
-    features = series_features(outer, ephemeris)[pick(outer)][:, :columns]
+    features = series_features(outer, ephemeris)[pick(outer)]  # anchoring takes the widest real features
     anchored = anchor_fit(model_outer, outer_sl, features, orbit_index(time), ~outside, trained_meta["anchor"])
     floor = trained_meta["anchor_error_model"]["floor"]
     anchored_inner = anchored * (model_inner + floor) / (model_outer + floor)
@@ -184,7 +184,8 @@ def main():
     print(f"simulator-trained: median {sim['median']:.2f}, worst {sim['worst']:.2f}, {sim['worse']} made worse")
     print("recipes chosen per held-out sector: " + "; ".join(
         f"S{sector} {r['feature_set']}/{r['max_leaf_nodes']}/{r['objective']}/x{r['shrink']}/"
-        f"^{r['pull']}+{r['rounds']}"
+        + (f"{r['geometry']}:{r['neighbours']}/{r['blend']}^{r['pull']}" if r.get("method") == "analog"
+           else f"^{r['pull']}+{r['rounds']}")
         for sector, r in held["recipes_chosen"].items()))
     print(f"cadences predicted as zero outside the training domain: {held['outside_training_cadences']}")
     print("\nby kind of file:")

@@ -112,6 +112,31 @@ def test_anchoring_fits_each_orbit_and_an_orbit_with_little_light_cannot_run_awa
     assert orbit_scale(0.01 * model[:300], faint) <= np.exp(2.0)
 
 
+def test_analog_anchoring_follows_an_amplitude_that_changes_along_the_earths_track():
+    """the same track each orbit, light 1x to 4x the model's along it: one scale per orbit
+    averages that away, the ratio at analogous cadences of the other orbit keeps it."""
+    from tess_backml.model.anchor import ANALOG_CANDIDATES, SCALE_CANDIDATES, cross_orbit
+    from tess_backml.model.real import REAL_FEATURE_NAMES, sl_left
+
+    time = np.r_[np.linspace(0, 12, 300), np.linspace(13.5, 25.5, 300)]
+    phase = time % 13.5
+    model = 50 * np.exp(-((phase - 6) ** 2) / 8)
+    truth = model * (1 + 3 * phase / 12)  # the model's shape, but brighter late in each orbit
+    features = np.zeros((time.size, len(REAL_FEATURE_NAMES)))
+    features[:, REAL_FEATURE_NAMES.index("earth_angle")] = 1 - phase / 12
+    features[:, REAL_FEATURE_NAMES.index("earth_cos_azimuth")] = np.cos(phase / 4)
+    analog = next(r for r in ANALOG_CANDIDATES if r["geometry"] == "earth" and r["neighbours"] == 5
+                  and r["floor"] == 1.0 and r["pull"] == 1.0 and r["blend"] == "ratio")
+    scaled = cross_orbit(model, truth, features, time, SCALE_CANDIDATES[1])
+    followed = cross_orbit(model, truth, features, time, analog)
+    assert sl_left(truth, followed) < 0.05 and sl_left(truth, scaled) > 0.1
+    # light the model does not predict at all cannot be scaled up without bound
+    dark = cross_orbit(np.zeros_like(model), truth, features, time, analog)
+    assert np.all(dark <= 0.0)
+    bright = cross_orbit(0.01 * model, truth, features, time, analog)
+    assert np.all(bright <= 0.01 * model * np.exp(2.0) + 1e-9)
+
+
 def test_a_model_trained_on_real_series_corrects_the_real_s12_cutout_and_s15_tpf(tmp_path, capsys):
     """train on real light curves (command line), then correct --model on the shared
     TESScut and SPOC TPF with the shared ephemeris directory."""
@@ -119,6 +144,7 @@ def test_a_model_trained_on_real_series_corrects_the_real_s12_cutout_and_s15_tpf
 
     from tess_backml.cli import main
     from tess_backml.model import load_model
+    from tess_backml.model.anchor import ANCHOR_CANDIDATES
 
     ephemeris = str(shared_file("ephemeris/20190101_tess_ephem.csv").parent)
     light_curves = sorted(str(p) for p in shared_file("real/lightcurves/eleanor-reference/target_s0012.fits").parent.glob("target_s001[0-5].fits"))
@@ -128,7 +154,7 @@ def test_a_model_trained_on_real_series_corrects_the_real_s12_cutout_and_s15_tpf
     loaded = load_model(model)
     assert loaded.meta["feature_set"] in ("real-2", "real-3") and len(loaded.meta["training_files"]) == len(light_curves)
     assert set(loaded.meta["error_model"]) == {"floor", "fraction"}
-    assert loaded.meta["recipe"]["shrink"] in (0.6, 0.8, 1.0) and "rounds" in loaded.meta["anchor"]
+    assert loaded.meta["recipe"]["shrink"] in (0.6, 0.8, 1.0) and loaded.meta["anchor"] in ANCHOR_CANDIDATES
     assert loaded.meta["domain"]["moon_angle"] < loaded.meta["domain"]["moon_camera_angle"] + 90
     for name in ("real/tess-s0012-2-1_tesscut_1x1.fits", "real/tess-s0015-2-3_spoc_tpf_11x11_100cad.fits"):
         out = tmp_path / ("corrected_" + name.split("/")[-1])
@@ -193,11 +219,13 @@ def test_the_default_model_ships_without_pickle_and_records_how_it_was_made():
         assert all(arrays[key].dtype != object for key in arrays.files)
 
 
-@pytest.mark.xfail(strict=True, reason="issue 27: the anchored mode's nested median is 0.36, above the 0.3 asked for")
 def test_the_anchored_mode_leaves_at_most_three_tenths_of_the_light_held_out():
     from tess_backml.model import load_model
+    from tess_backml.model.anchor import ANCHOR_CANDIDATES
 
-    assert load_model("default").meta["held_out"]["anchored_median"] <= 0.3
+    meta = load_model("default").meta
+    assert meta["anchor"] in ANCHOR_CANDIDATES  # chosen by the folds, not set by hand
+    assert meta["held_out"]["anchored_median"] <= 0.3 and meta["held_out"]["anchored_worse"] == 0
 
 
 def test_evaluate_prints_the_default_models_nested_table_and_scores_real_files(capsys):

@@ -99,6 +99,8 @@ class SLSeries:
         """Means in bins of ``minutes`` (spikes left out); a bin's error is that of its mean."""
         keep = (self.flags & SPIKE) == 0
         time, sl, error = self.time[keep], self.sl[keep], self.error[keep]
+        if not time.size:  # nothing to average: an empty series, which its callers refuse in their own words
+            return replace(self, time=time, sl=sl, error=error, flags=self.flags[keep] & STRAY_LIGHT_BITS)
         index = np.floor((time - time[0]) / (minutes / 1440.0)).astype(np.int64)
         starts = np.flatnonzero(np.r_[True, np.diff(index) != 0])
         count = np.diff(np.r_[starts, time.size])

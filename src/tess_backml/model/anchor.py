@@ -18,6 +18,15 @@ evidence (:func:`anchor_fit`):
    orbit cannot invent light on another), or never above the light the anchor saw;
    which of the two, like the number of rounds and the pull, the training folds say.
 
+Or (the ``"analog"`` recipes) the amplitude follows the geometry: at each cadence,
+the ratio of the anchor's light to the model's over its ``neighbours`` nearest anchor
+cadences in the Earth's (and the Moon's, or the spacecraft-frame Earth's) geometry
+(:func:`analog_ratio`). Seen from one place, the Earth rises past the sunshade along
+nearly the same track every orbit, so the other orbit's light at the same place of the
+track says how much the model misses there, which one scale per orbit averages away.
+Its ratio is capped like the scale, and its recipe either takes it alone or as the
+geometric mean with the orbit's scale (``blend``).
+
 Cadences where the model extrapolates (``OUTSIDE_TRAINING``: it predicts nothing there)
 are left out of the fit and stay at nothing: that light (the Moon crossing the field)
 is not light the model's shape knows, so it must not set the amplitude or the bend.
@@ -36,16 +45,32 @@ from .estimators import from_target, to_target
 
 #: Width (ln) of the prior on an orbit's amplitude around the model's.
 PRIOR_LOG_WIDTH = 1.0
-#: Candidate anchored recipes: boosting rounds after the scale (0: the scale alone), and
+#: Scale recipes: boosting rounds after the scale (0: the scale alone), and
 #: the pull, the power of the fitted scale that is kept (1: all of it; 0.5: its square
 #: root, for amplitudes that change from orbit to orbit more than the fit can know).
 #: After boosting, the bend is limited either to the prior's factor ``exp(width)`` of
 #: the scaled model either way (``bend_limit`` = width), or only by the brightest light
 #: the anchor saw (None).
-ANCHOR_CANDIDATES = tuple({"rounds": 0, "pull": pull, "bend_limit": None} for pull in (0.5, 1.0)) + tuple(
+SCALE_CANDIDATES = tuple({"rounds": 0, "pull": pull, "bend_limit": None} for pull in (0.5, 1.0)) + tuple(
     {"rounds": rounds, "pull": pull, "bend_limit": limit}
     for rounds in (20, 60) for pull in (0.5, 1.0) for limit in (PRIOR_LOG_WIDTH, None)
 )
+_EARTH = ("earth_angle", "earth_sin_azimuth", "earth_cos_azimuth", "earth_size", "earth_camera_angle")
+#: The geometries an analogous cadence is looked for in (names of real features).
+ANALOG_GEOMETRIES = {
+    "earth": _EARTH,
+    "earth+spacecraft": _EARTH + ("earth_spacecraft_angle", "earth_spacecraft_sin_azimuth", "earth_spacecraft_cos_azimuth"),
+    "earth+moon": _EARTH + ("moon_angle", "moon_sin_azimuth", "moon_cos_azimuth"),
+}
+#: Analog recipes: geometry, neighbours, the floor (e-/s) added to both sides of the
+#: ratio (faint light cannot give a wild one), its pull, and ``blend``: "ratio" (the
+#: ratio alone) or "geo" (its geometric mean with the orbit's scale).
+ANALOG_CANDIDATES = tuple(
+    {"method": "analog", "geometry": geometry, "neighbours": neighbours, "floor": floor, "pull": pull, "blend": blend}
+    for geometry in ANALOG_GEOMETRIES for neighbours in (5, 15, 40) for floor in (1.0, 5.0) for pull in (0.5, 1.0)
+    for blend in ("ratio", "geo")
+)
+ANCHOR_CANDIDATES = SCALE_CANDIDATES + ANALOG_CANDIDATES
 _BOOST = {"objective": "l2", "num_leaves": 4, "learning_rate": 0.05, "min_data_in_leaf": 40, "lambda_l2": 10.0,
           "verbose": -1, "num_threads": 2, "seed": 0, "deterministic": True, "force_row_wise": True}
 
@@ -88,13 +113,15 @@ def anchor_fit(model_sl, observed, features, orbits, fit, recipe) -> np.ndarray:
     observed : ndarray
         The anchor's SL (e-/s), used where ``fit`` is True.
     features : ndarray (ncadences, nfeatures)
-        The model's features at the anchor's place and cadences (for the boosting rounds).
+        The real features at the anchor's place and cadences (the boosting rounds learn
+        on them, the analog recipes look for neighbours in them).
     orbits : ndarray of int
         :func:`orbit_index` of the cadences.
     fit : ndarray of bool
         The cadences the anchor may use.
     recipe : dict
-        One of :data:`ANCHOR_CANDIDATES`.
+        One of :data:`ANCHOR_CANDIDATES`: a scale recipe, or an analog one (its
+        ``features`` must be the widest real feature set's).
     """
     model_sl, observed = np.asarray(model_sl, float), np.asarray(observed, float)
     fit = np.asarray(fit, bool)
@@ -104,6 +131,11 @@ def anchor_fit(model_sl, observed, features, orbits, fit, recipe) -> np.ndarray:
         here = orbits == orbit
         scale[here] = orbit_scale(model_sl[here & fit], observed[here & fit]) ** pull
     scaled = scale * model_sl
+    if recipe.get("method") == "analog":
+        if fit.sum() < int(recipe["neighbours"]):
+            return scaled
+        ratio = analog_ratio(model_sl, observed, features, fit, recipe) ** pull
+        return model_sl * (ratio if recipe["blend"] == "ratio" else np.sqrt(ratio * scale))
     if not recipe.get("rounds") or fit.sum() < 2 * _BOOST["min_data_in_leaf"]:
         return scaled
     import lightgbm
@@ -117,6 +149,27 @@ def anchor_fit(model_sl, observed, features, orbits, fit, recipe) -> np.ndarray:
     if limit is not None:
         return np.clip(bent, scaled / np.exp(limit), scaled * np.exp(limit))
     return np.minimum(bent, max(float(np.max(observed[fit], initial=0.0)), float(np.max(scaled, initial=0.0))))
+
+
+def analog_ratio(model_sl, observed, features, fit, recipe) -> np.ndarray:
+    """At every cadence, (anchor + floor) / (model + floor) summed over its
+    ``recipe["neighbours"]`` nearest ``fit`` cadences in the recipe's geometry (each
+    feature in units of its spread over those cadences), capped at ``exp(2 x width)``
+    either way. ``features`` are the widest real feature set's columns."""
+    from scipy.spatial import cKDTree
+
+    from .real import REAL_FEATURE_NAMES
+
+    columns = [REAL_FEATURE_NAMES.index(name) for name in ANALOG_GEOMETRIES[recipe["geometry"]]]
+    geometry = np.asarray(features, float)[:, columns]
+    spread = geometry[fit].std(axis=0) + 1e-6
+    count = int(recipe["neighbours"])
+    _, nearest = cKDTree(geometry[fit] / spread).query(geometry / spread, k=count)
+    nearest = np.asarray(nearest).reshape(len(geometry), count)
+    floor = float(recipe["floor"]) * count
+    seen = np.clip(observed[fit], 0, None)[nearest].sum(axis=1)
+    ratio = (seen + floor) / (model_sl[fit][nearest].sum(axis=1) + floor)
+    return np.clip(ratio, np.exp(-2 * PRIOR_LOG_WIDTH), np.exp(2 * PRIOR_LOG_WIDTH))
 
 
 def cross_orbit(model_sl, observed, features, time, recipe, outside=None) -> np.ndarray:

@@ -19,7 +19,7 @@ import numpy as np
 
 from ..errors import TessBackmlError
 from ..series import MIN_DARK_SPAN_DAYS, read_series
-from .real import REAL_FEATURE_SET, series_features, training_domain
+from .real import REAL_FEATURE_SET, REAL_FEATURE_SETS, series_features, training_domain
 
 log = logging.getLogger(__name__)
 
@@ -141,10 +141,18 @@ def feature_set_of(meta) -> str:
 
 def format_recipe(meta) -> str:
     """One line: the recipe a real-series model chose."""
-    recipe, anchor = meta.get("recipe", {}), meta.get("anchor", {})
+    recipe = meta.get("recipe", {})
     return (f"{recipe.get('feature_set')}, {recipe.get('max_leaf_nodes')} leaves, {recipe.get('objective')} loss, "
-            f"shrink {recipe.get('shrink')}; anchored: scale to the power {anchor.get('pull', 1.0)}, then "
-            f"{anchor.get('rounds', 0)} boosting rounds"
+            f"shrink {recipe.get('shrink')}; anchored: {format_anchor(meta.get('anchor', {}))}")
+
+
+def format_anchor(anchor) -> str:
+    """The anchored recipe, in words."""
+    if anchor.get("method") == "analog":
+        how = "alone" if anchor["blend"] == "ratio" else "times the orbit's scale, geometric mean"
+        return (f"the ratio over the {anchor['neighbours']} nearest cadences in the {anchor['geometry']} geometry "
+                f"(floor {anchor['floor']:g} e-/s, to the power {anchor['pull']:g}), {how}")
+    return (f"scale to the power {anchor.get('pull', 1.0)}, then {anchor.get('rounds', 0)} boosting rounds"
             + (f" (bend within x{np.exp(anchor['bend_limit']):.1f})" if anchor.get("bend_limit") and anchor.get("rounds") else ""))
 
 
@@ -179,14 +187,15 @@ def score_series(loaded, paths, ephemeris=None, minutes: float = 30.0) -> dict:
         raise TessBackmlError("this model was not trained on real series: score it on training sets (NPZ)")
     ephemeris = load_ephemeris(ephemeris)
     shrink = float(meta["recipe"].get("shrink", 1.0))
+    columns = len(REAL_FEATURE_SETS[meta["feature_set"]])
     table = {}
     for path in paths:
         series = read_series(path).binned(minutes)
         features = model_features(series.sector, series.camera, series.ccd, [series.row], [series.column],
-                                  series.time, ephemeris, feature_set=meta["feature_set"])
+                                  series.time, ephemeris, feature_set=REAL_FEATURE_SET)  # anchoring's; trees take theirs
         outside = outside_domain(meta.get("domain"), features)
         truth = np.clip(series.sl, 0, None)
-        predicted = safe_prediction(loaded.model, features, shrink, outside)
+        predicted = safe_prediction(loaded.model, features[:, :columns], shrink, outside)
         anchored = cross_orbit(predicted, truth, features, series.time, meta["anchor"], outside)
         errors = error_scores([truth], [predicted], [model_error(meta, predicted, outside)])
         table[f"{series.name} {series.kind}"] = {
