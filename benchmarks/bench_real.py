@@ -19,7 +19,7 @@ removed, above 1 = made worse):
    anchored on its 16 border pixels and scored on its 9 interior ones, against no
    correction and against the border's own raw background.
 
-    python benchmarks/bench_real.py [--data ../shared/data]     # about 30 minutes on 2 cores
+    python benchmarks/bench_real.py [--data ../shared/data]     # about an hour on 2 cores
     python benchmarks/bench_real.py --nested-from default       # the shipped model's nested figures
 """
 
@@ -147,7 +147,7 @@ def main():
     parser.add_argument("--data", default=str(REPO.parent / "shared" / "data"))
     parser.add_argument("--nested-from", metavar="MODEL",
                         help="take the nested figures from this model's metadata (e.g. 'default', whose training ran "
-                             "them on the same files) instead of running them again (20 minutes)")
+                             "them on the same files) instead of running them again (26 minutes)")
     args = parser.parse_args()
     data = Path(args.data)
     if not (data / "real").is_dir():
