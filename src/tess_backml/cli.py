@@ -379,7 +379,7 @@ COMMANDS = [
                 ]),
                 option("--ephemeris", help="with --model: " + EPHEMERIS_HELP),
                 option("--anchor", action="store_true",
-                       help="with --model: fit the model's amplitude per orbit to the stamp's own background "
+                       help="with --model: fit the model's amplitude to the stamp's own background "
                        "(FLUX_BKG, or a cutout's faintest pixels); the model gives the shape"),
                 option("--out", required=True, help="corrected TPF (FITS)"),
                 option("--plot", help="figure of raw and corrected light curves with the SL model"),

@@ -23,7 +23,7 @@ def anchored_sl(evaluator, anchor, rows, cols, btjd):
     from ..model.anchor import anchor_fit, orbit_index
     from ..model.evaluation import model_features
     from ..model.real import REAL_FEATURE_SET, model_error
-    from ..series import MIN_DARK_SPAN_DAYS, SPIKE
+    from ..series import MIN_DARK_SPAN_DAYS
     from .model_path import OUTSIDE_TRAINING
 
     meta = evaluator.meta
@@ -31,10 +31,9 @@ def anchored_sl(evaluator, anchor, rows, cols, btjd):
         raise TessBackmlError("this model has no anchored recipe (models trained on real series have one: "
                               "'tess-backml train' on light curves, or model='default')")
     # in the means the recipe was chosen and its errors calibrated on (30 min)
-    anchor = anchor.binned(float(meta.get("recipe", {}).get("minutes", 30.0)))
-    keep = (anchor.flags & SPIKE) == 0
+    anchor = anchor.binned(float(meta.get("recipe", {}).get("minutes", 30.0)))  # spikes left out
     inside = (anchor.time >= btjd.min() - 1) & (anchor.time <= btjd.max() + 1)
-    usable = anchor.time[keep & inside]
+    usable = anchor.time[inside]
     span = float(np.ptp(usable)) if usable.size else 0.0
     if usable.size < 2 or (usable.size < 10 and span >= MIN_DARK_SPAN_DAYS):  # else the span says why
         raise TessBackmlError(f"the stamp's own background has {usable.size} usable cadences: too few to "
@@ -49,7 +48,7 @@ def anchored_sl(evaluator, anchor, rows, cols, btjd):
     # the anchored recipes were chosen on the widest real features, whatever the trees use
     features = model_features(evaluator.sector, evaluator.camera, evaluator.ccd, [anchor.row], [anchor.column], time,
                               ephemeris=evaluator.ephemeris, feature_set=REAL_FEATURE_SET)
-    fitted = anchor_fit(place_sl, observed, features, orbit_index(time), keep[inside] & known, meta["anchor"])
+    fitted = anchor_fit(place_sl, observed, features, orbit_index(time), known, meta["anchor"])
     floor = float(meta["anchor_error_model"]["floor"])
     flux, _, flags = evaluator.evaluate(rows, cols, btjd)
     at_place = np.interp(btjd, time, place_sl)[:, None, None]

@@ -178,9 +178,10 @@ class ScatterLightCorrector:
             ``method`` as in :meth:`evaluate_scatterlight_model` (the cube, or the
             learnt model).
 
-        With ``anchor=True`` (a model only), the model's amplitude is fitted per orbit
-        to the stamp's own background (``FLUX_BKG``, or a cutout's faintest pixels) and
-        the model gives its shape in time and across the stamp (see
+        With ``anchor=True`` (a model only), the model's amplitude is fitted to the
+        stamp's own background (``FLUX_BKG``, or a cutout's faintest pixels), per orbit
+        or along the Earth's track as the model's anchored recipe says, and the model
+        gives its shape in time and across the stamp (see
         :mod:`tess_backml.model.anchor`); the errors are those of the anchored mode.
         """
         check_tpf(tpf)

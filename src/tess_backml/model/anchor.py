@@ -132,7 +132,7 @@ def anchor_fit(model_sl, observed, features, orbits, fit, recipe) -> np.ndarray:
         scale[here] = orbit_scale(model_sl[here & fit], observed[here & fit]) ** pull
     scaled = scale * model_sl
     if recipe.get("method") == "analog":
-        if fit.sum() < int(recipe["neighbours"]):
+        if fit.sum() < int(recipe["neighbours"]):  # too few anchor cadences to find analogues among
             return scaled
         ratio = analog_ratio(model_sl, observed, features, fit, recipe) ** pull
         return model_sl * (ratio if recipe["blend"] == "ratio" else np.sqrt(ratio * scale))
