@@ -21,8 +21,7 @@ def anchored_sl(evaluator, anchor, rows, cols, btjd):
     The anchor is fitted in the means the model was trained on (its recipe's minutes).
     """
     from ..model.anchor import anchor_fit, orbit_index
-    from ..model.evaluation import model_features
-    from ..model.real import REAL_FEATURE_SET, model_error
+    from ..model.real import model_error, place_features
     from ..series import MIN_DARK_SPAN_DAYS
     from .model_path import OUTSIDE_TRAINING
 
@@ -33,21 +32,20 @@ def anchored_sl(evaluator, anchor, rows, cols, btjd):
     # in the means the recipe was chosen and its errors calibrated on (30 min)
     anchor = anchor.binned(float(meta.get("recipe", {}).get("minutes", 30.0)))  # spikes left out
     inside = (anchor.time >= btjd.min() - 1) & (anchor.time <= btjd.max() + 1)
-    usable = anchor.time[inside]
-    span = float(np.ptp(usable)) if usable.size else 0.0
-    if usable.size < 2 or (usable.size < 10 and span >= MIN_DARK_SPAN_DAYS):  # else the span says why
-        raise TessBackmlError(f"the stamp's own background has {usable.size} usable cadences: too few to "
-                              "anchor the model on (at least 10)")
-    if span < MIN_DARK_SPAN_DAYS:  # its SL above a dark level it never saw would anchor the model near nothing
+    time, observed = anchor.time[inside], anchor.sl[inside]
+    span = float(np.ptp(time)) if time.size else 0.0
+    if time.size >= 2 and span < MIN_DARK_SPAN_DAYS:  # its SL above a dark level it never saw would anchor near nothing
         raise TessBackmlError(f"the stamp spans {span:.1f} days: too short to know its dark level, so its own background "
                               f"cannot anchor the model (at least {MIN_DARK_SPAN_DAYS:g} days); correct without anchoring")
-    time, observed = anchor.time[inside], anchor.sl[inside]
+    if time.size < 10:
+        raise TessBackmlError(f"the stamp's own background has {time.size} usable cadences: too few to "
+                              "anchor the model on (at least 10)")
     place_sl, _, place_flags = evaluator.evaluate(np.array([anchor.row]), np.array([anchor.column]), time)
     place_sl = np.nan_to_num(place_sl[:, 0, 0].astype(float))
     known = (place_flags & OUTSIDE_TRAINING) == 0  # light the model does not know cannot anchor it
     # the anchored recipes were chosen on the widest real features, whatever the trees use
-    features = model_features(evaluator.sector, evaluator.camera, evaluator.ccd, [anchor.row], [anchor.column], time,
-                              ephemeris=evaluator.ephemeris, feature_set=REAL_FEATURE_SET)
+    features = place_features(evaluator.sector, evaluator.camera, evaluator.ccd, anchor.row, anchor.column, time,
+                              evaluator.ephemeris)
     fitted = anchor_fit(place_sl, observed, features, orbit_index(time), known, meta["anchor"])
     floor = float(meta["anchor_error_model"]["floor"])
     flux, _, flags = evaluator.evaluate(rows, cols, btjd)

@@ -178,7 +178,6 @@ def score_series(loaded, paths, ephemeris=None, minutes: float = 30.0) -> dict:
     the other, and no correction; with the error scores."""
     from ..geometry import load_ephemeris
     from .anchor import cross_orbit
-    from .evaluation import model_features
     from .real import model_error, outside_domain, sl_left
     from .safety import error_scores, safe_prediction
 
@@ -191,8 +190,7 @@ def score_series(loaded, paths, ephemeris=None, minutes: float = 30.0) -> dict:
     table = {}
     for path in paths:
         series = read_series(path).binned(minutes)
-        features = model_features(series.sector, series.camera, series.ccd, [series.row], [series.column],
-                                  series.time, ephemeris, feature_set=REAL_FEATURE_SET)  # anchoring's; trees take theirs
+        features = series_features(series, ephemeris)  # the widest, for anchoring; the trees take their columns
         outside = outside_domain(meta.get("domain"), features)
         truth = np.clip(series.sl, 0, None)
         predicted = safe_prediction(loaded.model, features[:, :columns], shrink, outside)
