@@ -135,6 +135,13 @@ def test_analog_anchoring_follows_an_amplitude_that_changes_along_the_earths_tra
     assert np.all(dark <= 0.0)
     bright = cross_orbit(0.01 * model, truth, features, time, analog)
     assert np.all(bright <= 0.01 * model * np.exp(2.0) + 1e-9)
+    # the neighbours kept between recipes (found once, at the most any recipe asks)
+    # give every recipe what it gets on its own
+    kept = {}
+    for recipe in [r for r in ANALOG_CANDIDATES if r["pull"] == 1.0 and r["floor"] == 1.0]:
+        alone = cross_orbit(model, truth, features, time, recipe)
+        assert np.array_equal(cross_orbit(model, truth, features, time, recipe, neighbours=kept), alone)
+    assert set(kept) == {0, 1} and all(found.most == 40 for found in kept.values())
 
 
 def test_a_model_trained_on_real_series_corrects_the_real_s12_cutout_and_s15_tpf(tmp_path, capsys):

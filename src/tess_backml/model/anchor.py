@@ -103,7 +103,7 @@ def orbit_scale(model_sl, observed) -> float:
     return float(min(pulled, np.exp(2 * PRIOR_LOG_WIDTH)))
 
 
-def anchor_fit(model_sl, observed, features, orbits, fit, recipe) -> np.ndarray:
+def anchor_fit(model_sl, observed, features, orbits, fit, recipe, neighbours=None) -> np.ndarray:
     """The anchored SL at every cadence given.
 
     Parameters
@@ -122,6 +122,9 @@ def anchor_fit(model_sl, observed, features, orbits, fit, recipe) -> np.ndarray:
     recipe : dict
         One of :data:`ANCHOR_CANDIDATES`: a scale recipe, or an analog one (its
         ``features`` must be the widest real feature set's).
+    neighbours : AnalogNeighbours, optional
+        The nearest ``fit`` cadences already found (of these ``features`` and ``fit``),
+        for analog recipes tried one after another on the same anchor.
     """
     model_sl, observed = np.asarray(model_sl, float), np.asarray(observed, float)
     fit = np.asarray(fit, bool)
@@ -134,7 +137,7 @@ def anchor_fit(model_sl, observed, features, orbits, fit, recipe) -> np.ndarray:
     if recipe.get("method") == "analog":
         if fit.sum() < int(recipe["neighbours"]):  # too few anchor cadences to find analogues among
             return scaled
-        ratio = analog_ratio(model_sl, observed, features, fit, recipe) ** pull
+        ratio = analog_ratio(model_sl, observed, features, fit, recipe, neighbours) ** pull
         return model_sl * (ratio if recipe["blend"] == "ratio" else np.sqrt(ratio * scale))
     if not recipe.get("rounds") or fit.sum() < 2 * _BOOST["min_data_in_leaf"]:
         return scaled
@@ -151,31 +154,58 @@ def anchor_fit(model_sl, observed, features, orbits, fit, recipe) -> np.ndarray:
     return np.minimum(bent, max(float(np.max(observed[fit], initial=0.0)), float(np.max(scaled, initial=0.0))))
 
 
-def analog_ratio(model_sl, observed, features, fit, recipe) -> np.ndarray:
+class AnalogNeighbours:
+    """The nearest ``fit`` cadences of every cadence in an analog geometry, found once
+    per geometry for the recipes that share it: at least ``most`` of them, sliced for the
+    recipes that ask for fewer."""
+
+    def __init__(self, features, fit, most: int | None = None):
+        self.features, self.fit = np.asarray(features, float), np.asarray(fit, bool)
+        self.most = MOST_NEIGHBOURS if most is None else int(most)
+        self._found = {}
+
+    def nearest(self, geometry: str, count: int) -> np.ndarray:
+        """Indices (into the ``fit`` cadences) of each cadence's ``count`` nearest, nearest
+        first, each feature of ``geometry`` in units of its spread over the ``fit`` cadences."""
+        found = self._found.get(geometry)
+        if found is None or found.shape[1] < count:
+            from scipy.spatial import cKDTree
+
+            from .real import REAL_FEATURE_NAMES
+
+            columns = [REAL_FEATURE_NAMES.index(name) for name in ANALOG_GEOMETRIES[geometry]]
+            points = self.features[:, columns]
+            spread = points[self.fit].std(axis=0) + 1e-6
+            asked = max(count, self.most)
+            _, found = cKDTree(points[self.fit] / spread).query(points / spread, k=asked)
+            self._found[geometry] = found = np.asarray(found).reshape(len(points), asked)
+        return found[:, :count]
+
+
+#: The most neighbours any analog recipe asks for (found once, sliced for the others).
+MOST_NEIGHBOURS = max(recipe["neighbours"] for recipe in ANALOG_CANDIDATES)
+
+
+def analog_ratio(model_sl, observed, features, fit, recipe, neighbours=None) -> np.ndarray:
     """At every cadence, (anchor + floor) / (model + floor) summed over its
-    ``recipe["neighbours"]`` nearest ``fit`` cadences in the recipe's geometry (each
-    feature in units of its spread over those cadences), capped at ``exp(2 x width)``
-    either way. ``features`` are the widest real feature set's columns."""
-    from scipy.spatial import cKDTree
-
-    from .real import REAL_FEATURE_NAMES
-
-    columns = [REAL_FEATURE_NAMES.index(name) for name in ANALOG_GEOMETRIES[recipe["geometry"]]]
-    geometry = np.asarray(features, float)[:, columns]
-    spread = geometry[fit].std(axis=0) + 1e-6
+    ``recipe["neighbours"]`` nearest ``fit`` cadences in the recipe's geometry (see
+    :class:`AnalogNeighbours`, which ``neighbours`` may give already built), capped at
+    ``exp(2 x width)`` either way. ``features`` are the widest real feature set's columns."""
     count = int(recipe["neighbours"])
-    _, nearest = cKDTree(geometry[fit] / spread).query(geometry / spread, k=count)
-    nearest = np.asarray(nearest).reshape(len(geometry), count)
+    neighbours = AnalogNeighbours(features, fit, most=count) if neighbours is None else neighbours
+    nearest = neighbours.nearest(recipe["geometry"], count)
     floor = float(recipe["floor"]) * count
     seen = np.clip(observed[fit], 0, None)[nearest].sum(axis=1)
     ratio = (seen + floor) / (model_sl[fit][nearest].sum(axis=1) + floor)
     return np.clip(ratio, np.exp(-2 * PRIOR_LOG_WIDTH), np.exp(2 * PRIOR_LOG_WIDTH))
 
 
-def cross_orbit(model_sl, observed, features, time, recipe, outside=None) -> np.ndarray:
+def cross_orbit(model_sl, observed, features, time, recipe, outside=None, neighbours=None) -> np.ndarray:
     """Each orbit predicted from an anchor on the other orbit alone (the honest score of
     anchoring); a series of one orbit is returned unanchored. ``outside``: the cadences
-    where the model extrapolates (left out of the fit, kept at the model's value)."""
+    where the model extrapolates (left out of the fit, kept at the model's value).
+    ``neighbours``: a dict, kept between calls on the same series, in which each orbit's
+    :class:`AnalogNeighbours` are kept."""
     orbits = orbit_index(time)
     out = np.asarray(model_sl, float).copy()
     known = np.ones(out.size, bool) if outside is None else ~np.asarray(outside, bool)
@@ -184,5 +214,6 @@ def cross_orbit(model_sl, observed, features, time, recipe, outside=None) -> np.
         if scored.all() or not (known & ~scored).any():
             continue
         fit = ~scored & known
-        out[scored & known] = anchor_fit(model_sl, observed, features, orbits, fit, recipe)[scored & known]
+        found = None if neighbours is None else neighbours.setdefault(int(orbit), AnalogNeighbours(features, fit))
+        out[scored & known] = anchor_fit(model_sl, observed, features, orbits, fit, recipe, found)[scored & known]
     return out

@@ -184,9 +184,10 @@ def choose_anchor(targets, predictions, features, times, outside) -> tuple:
     from .anchor import ANCHOR_CANDIDATES, cross_orbit
 
     ranked, anchored = [], []
+    neighbours = [{} for _ in targets]  # the analog recipes' neighbours, found once per series and orbit
     for recipe in ANCHOR_CANDIDATES:
-        fitted = [cross_orbit(p, t, f, time, recipe, o)
-                  for p, t, f, time, o in zip(predictions, targets, features, times, outside)]
+        fitted = [cross_orbit(p, t, f, time, recipe, o, found)
+                  for p, t, f, time, o, found in zip(predictions, targets, features, times, outside, neighbours)]
         score = scores(targets, fitted)
         ranked.append((score["worse"], score["median"], len(ranked)))
         anchored.append(fitted)
