@@ -147,7 +147,7 @@ def main():
     parser.add_argument("--data", default=str(REPO.parent / "shared" / "data"))
     parser.add_argument("--nested-from", metavar="MODEL",
                         help="take the nested figures from this model's metadata (e.g. 'default', whose training ran "
-                             "them on the same files) instead of running them again (26 minutes)")
+                             "them on the same files) instead of running them again (21 minutes)")
     args = parser.parse_args()
     data = Path(args.data)
     if not (data / "real").is_dir():
