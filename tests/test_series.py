@@ -60,10 +60,15 @@ def test_bad_input_gets_one_clear_error(tmp_path):
         flagged = fits.HDUList([hdul[0].copy(), table.copy(), hdul[2].copy()])
         flagged[1].data["QUALITY"][:] = 32  # every cadence a momentum dump
         flagged.writeto(tmp_path / "all_flagged.fits")
+        qlp = fits.HDUList([hdul[0].copy(), table.copy(), hdul[2].copy()])  # SPOC's column names, QLP's origin
+        qlp[0].header["ORIGIN"] = "MIT/QLP"
+        qlp.writeto(tmp_path / "qlp.fits")
     with pytest.raises(FileFormatError, match="no SAP_BKG column"):
         read_series(tmp_path / "no_bkg.fits")
     with pytest.raises(TessBackmlError, match="no valid cadence"):
         read_series(tmp_path / "all_flagged.fits")
+    with pytest.raises(FileFormatError, match="QLP light curve.*TESScut cutout"):
+        read_series(tmp_path / "qlp.fits")
     with pytest.raises(FileFormatError, match="is an SL cube, not a series.*--cube"):
         read_series(shared_file("ffi_sl_cube_sector002_1-1_test.fits"))
     with pytest.raises(FileFormatError, match="one full-frame image .*tess-backml cube --source"):

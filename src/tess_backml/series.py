@@ -152,8 +152,8 @@ def read_series(path) -> SLSeries:
     Reads SPOC light curves and TESS-SPOC HLSPs (``SAP_BKG`` over the aperture), TASOC
     HLSPs (``FLUX_BKG`` over the aperture), eleanor and eleanor-lite HLSPs (``FLUX_BKG``
     per pixel), TGLC HLSPs (``background`` per pixel), SPOC TPFs (``FLUX_BKG``) and
-    TESScut/astrocut cutouts (their faintest pixels). Anything else is refused with one
-    :class:`~tess_backml.errors.FileFormatError`.
+    TESScut/astrocut cutouts (their faintest pixels). Anything else (QLP's light curves
+    among them) is refused with one :class:`~tess_backml.errors.FileFormatError`.
     """
     from astropy.io import fits
 
@@ -164,6 +164,10 @@ def read_series(path) -> SLSeries:
             columns = hdul[1].columns.names
             if "FLUX" in columns and hdul[1].columns["FLUX"].dim is not None:
                 return _pixel_file_series(path)
+            if "MIT/QLP" in str(hdul[0].header.get("ORIGIN", "")).upper():
+                # QLP's columns bear SPOC's names, but not SPOC's background per aperture
+                raise FileFormatError(f"{path} is a QLP light curve, whose SAP_BKG tess-backml cannot put per "
+                                      "pixel: give a TESScut cutout or the SPOC light curve of the star instead")
             if "SAP_FLUX" in columns:
                 return _light_curve_series(path, hdul)
             pipeline = _hlsp_pipeline(hdul)
