@@ -214,6 +214,8 @@ def cross_orbit(model_sl, observed, features, time, recipe, outside=None, neighb
         if scored.all() or not (known & ~scored).any():
             continue
         fit = ~scored & known
-        found = None if neighbours is None else neighbours.setdefault(int(orbit), AnalogNeighbours(features, fit))
+        if neighbours is not None and int(orbit) not in neighbours:
+            neighbours[int(orbit)] = AnalogNeighbours(features, fit)
+        found = None if neighbours is None else neighbours[int(orbit)]
         out[scored & known] = anchor_fit(model_sl, observed, features, orbits, fit, recipe, found)[scored & known]
     return out
