@@ -14,6 +14,7 @@ from .operator import (
     CubeInterpolator,
     check_on_science_region,
 )
+from .splines import TimeSpline
 
 #: Spacing of the nodes the model is evaluated on, in pixels and minutes.
 MODEL_NODE_PIXELS = 16
@@ -26,10 +27,22 @@ def _nodes(values, step):
     return np.linspace(values.min(), values.max(), max(int(np.ceil(np.ptp(values) / step)) + 1, 2))
 
 
+def _time_nodes(btjd, start, stop):
+    """The times the model is evaluated at: the asked times themselves when they are no
+    more than nodes every :data:`MODEL_NODE_MINUTES` over them would be (a forecast, a
+    30-min series: exact, as the model was measured), else such nodes, one beyond each end."""
+    step = MODEL_NODE_MINUTES / 1440
+    first, last = max(btjd.min() - step, start), min(btjd.max() + step, stop)
+    count = max(int(np.ceil((last - first) / step)) + 1, 3)
+    asked = np.unique(btjd)
+    return asked if 2 <= asked.size <= count else np.linspace(first, last, count)
+
+
 class ModelEvaluator:
     """A learnt model evaluated on a grid of nodes (every 16 pixels, every 30 minutes,
-    spanning the request) and interpolated like a cube: geometry changes slowly, so
-    this costs little accuracy and makes 10^7 pixel-times take a fraction of a second.
+    spanning the request; the asked times themselves when there are no more of them)
+    and interpolated like a cube, linearly in time: geometry changes slowly, so this
+    costs little accuracy and makes 10^7 pixel-times take a fraction of a second.
 
     The prediction is the model's times its recipe's shrink (models trained on real
     series: see :mod:`tess_backml.model.safety`). The error comes from the model's error
@@ -71,9 +84,7 @@ class ModelEvaluator:
             )
         check_on_science_region(rows, FIRST_SCIENCE_ROW, LAST_SCIENCE_ROW, "rows")
         check_on_science_region(cols, FIRST_SCIENCE_COLUMN, LAST_SCIENCE_COLUMN, "columns")
-        step = MODEL_NODE_MINUTES / 1440
-        first, last = max(btjd.min() - step, start), min(btjd.max() + step, stop)
-        time_nodes = np.linspace(first, last, max(int(np.ceil((last - first) / step)) + 1, 3))
+        time_nodes = _time_nodes(btjd, start, stop)
         row_nodes, col_nodes = _nodes(rows, MODEL_NODE_PIXELS), _nodes(cols, MODEL_NODE_PIXELS)
         features = model_features(
             self.sector, self.camera, self.ccd, row_nodes, col_nodes, time_nodes,
@@ -86,8 +97,10 @@ class ModelEvaluator:
         predicted = predicted.reshape(time_nodes.size, row_nodes.size, col_nodes.size).astype(np.float32)
         # the predictions on the nodes are a cube like any other: interpolate them the same way
         half_bin = float(np.median(np.diff(time_nodes)) / 2)
+        # linear in time: a spline through the trees' steps would overshoot them
         nodes = CubeInterpolator(
-            time_nodes, predicted, np.zeros_like(predicted), row_nodes, col_nodes, half_bin, [], self.span, self.sector
+            time_nodes, predicted, np.zeros_like(predicted), row_nodes, col_nodes, half_bin, [], self.span, self.sector,
+            spline=TimeSpline(time_nodes, order=1),
         )
         flux, _, flags = nodes.evaluate(rows, cols, btjd)
         node_outside = node_outside.reshape(time_nodes.size, -1).any(axis=1)
