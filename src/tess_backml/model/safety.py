@@ -205,15 +205,30 @@ def train_safe(features, targets, groups, times, recipes=CANDIDATES, progress=No
         ``model``, ``recipe``, ``error_model``, ``anchor`` (the anchored recipe),
         ``anchor_error_model`` and ``held_out`` (the inner held-out predictions).
     """
+    chosen = choose_trees(features, targets, groups, recipes, progress)
+    predictions = chosen["held_out"]
+    anchor, anchor_errors = choose_anchor(targets, predictions, features, times, chosen["outside"])
+    return {"model": fit_trees(features, targets, np.arange(len(features)), chosen["recipe"]),
+            "recipe": chosen["recipe"], "error_model": chosen["error_model"], "anchor": anchor,
+            "anchor_error_model": anchor_errors, "held_out": predictions}
+
+
+def choose_trees(features, targets, groups, recipes=CANDIDATES, progress=None) -> dict:
+    """The recipe and its error model chosen on the series given, through inner folds by
+    group (the trees' part of :func:`train_safe`, without fitting them or anchoring).
+
+    Returns
+    -------
+    dict
+        ``recipe``, ``error_model``, and per series its inner ``held_out`` prediction
+        (times the recipe's shrink) and ``outside`` flags.
+    """
     members = np.arange(len(features))
     held = out_of_fold(features, targets, groups, members, recipes, progress)
     recipe = choose_recipe(targets, held, recipes)
     predictions = [held[recipe_key(recipe)][k] * recipe["shrink"] for k in members]
-    outside = [held["outside"][k] for k in members]
-    anchor, anchor_errors = choose_anchor(targets, predictions, features, times, outside)
-    return {"model": fit_trees(features, targets, members, recipe), "recipe": recipe,
-            "error_model": calibrate_errors(targets, predictions), "anchor": anchor,
-            "anchor_error_model": anchor_errors, "held_out": predictions}
+    return {"recipe": recipe, "error_model": calibrate_errors(targets, predictions), "held_out": predictions,
+            "outside": [held["outside"][k] for k in members]}
 
 
 def nested_held_out(features, targets, groups, times, recipes=CANDIDATES, progress=None) -> dict:
